@@ -1,0 +1,16 @@
+//! Pieces shared by the executionbackup daemon and mock-el.
+//!
+//! * [`net`]: the network seam. The proxy core and mock-el are generic over [`net::Network`], so
+//!   the same code runs over tokio sockets in production and over a simulated network in `sim/`.
+//! * [`clock`]: the injected wall clock (JWT `iat`). Durations and deadlines use `tokio::time`,
+//!   which the simulator controls; wall-clock time comes only from here.
+//! * [`jwt`]: Engine API authentication (HS256 tokens, 32-byte hex secrets), both signing and
+//!   verification, plus a short-lived token cache that keeps signing off the request hot path.
+
+pub mod clock;
+pub mod jwt;
+pub mod net;
+
+pub use clock::{SharedClock, SystemClock, WallClock};
+pub use jwt::{JwtError, JwtSecret, TokenCache};
+pub use net::{Listener, Network, TokioNet};
