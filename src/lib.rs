@@ -1,1 +1,30 @@
-pub mod placeholder {}
+//! executionbackup: an Engine API multiplexer.
+//!
+//! A consensus client connects to it as if it were one execution client. State-changing calls
+//! (`engine_newPayload*`, `engine_forkchoiceUpdated*`) go to every execution client and their
+//! answers are voted on ([`vote`]); everything else goes to a healthy primary with failover.
+//!
+//! Layout: [`server`] (HTTP front, JWT) → [`proxy`] (routing, fan-out, failover) →
+//! [`node`]/[`upstream`] (one EL: ordered lane, pooled HTTP client) over the
+//! [`eb_transport::Network`] seam. [`vote`] is pure. [`nodes`], [`health`] and [`probe`] decide
+//! who is alive and who is primary; [`payload`] maps payload ids; [`admin`] and [`metrics`]
+//! report.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod node;
+pub mod nodes;
+pub mod payload;
+pub mod probe;
+pub mod proxy;
+pub mod routing;
+pub mod rpc;
+pub mod server;
+pub mod upstream;
+pub mod vote;
+
+/// Version with the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EB_GIT_COMMIT"), ")");

@@ -1,0 +1,146 @@
+//! The REST API kept from the original project: `GET /metrics`, `GET /recheck`,
+//! `POST /add_nodes`, plus `POST /remove_nodes`.
+//!
+//! `/metrics` is read-only and open. The others change what the proxy trusts, so the server
+//! requires the engine JWT for them (the original had no authentication at all).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use eb_transport::Network;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{self, NodeSpec};
+use crate::health::NodeState;
+use crate::probe;
+use crate::proxy::Proxy;
+use crate::server::{json, HttpResponse};
+
+/// The original project's report, field for field.
+#[derive(Serialize, Debug)]
+pub struct MetricsReport {
+    /// Node URL → moving average response time in microseconds.
+    pub response_times: BTreeMap<String, u64>,
+    pub alive_nodes: Vec<String>,
+    pub syncing_nodes: Vec<String>,
+    pub dead_nodes: Vec<String>,
+    /// The node serving non-voted calls; empty when no node answers.
+    pub primary_node: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_time: Option<u64>,
+}
+
+pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> MetricsReport {
+    let nodes = proxy.nodes.snapshot();
+    let mut r = MetricsReport {
+        response_times: BTreeMap::new(),
+        alive_nodes: Vec::new(),
+        syncing_nodes: Vec::new(),
+        dead_nodes: Vec::new(),
+        primary_node: proxy
+            .nodes
+            .primary()
+            .map(|n| n.url().to_owned())
+            .unwrap_or_default(),
+        recheck_time,
+    };
+    for node in nodes.iter() {
+        let url = node.url().to_owned();
+        r.response_times
+            .insert(url.clone(), node.health.latency_us());
+        match node.health.state() {
+            NodeState::Alive => r.alive_nodes.push(url),
+            NodeState::Syncing => r.syncing_nodes.push(url),
+            NodeState::Dead => r.dead_nodes.push(url),
+        }
+    }
+    r
+}
+
+fn report_response<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> HttpResponse {
+    let body = serde_json::to_vec(&report(proxy, recheck_time)).unwrap_or_default();
+    json(StatusCode::OK, Bytes::from(body))
+}
+
+pub fn metrics_report<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
+    report_response(proxy, None)
+}
+
+pub async fn recheck<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
+    let took = probe::probe_all(proxy).await;
+    report_response(
+        proxy,
+        Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX)),
+    )
+}
+
+#[derive(Deserialize)]
+struct NodeList {
+    nodes: Vec<String>,
+}
+
+fn parse_list(body: &Bytes) -> Result<Vec<String>, &'static str> {
+    match serde_json::from_slice::<NodeList>(body) {
+        Ok(list) if !list.nodes.is_empty() => Ok(list.nodes),
+        Ok(_) => Err("\"nodes\" is empty"),
+        Err(_) => Err("expected a JSON body {\"nodes\": [\"http://host:port#option...\", ...]}"),
+    }
+}
+
+pub async fn add_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpResponse {
+    let list = match parse_list(body) {
+        Ok(list) => list,
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, why),
+    };
+    let mut configs = Vec::new();
+    for entry in &list {
+        let resolved = NodeSpec::parse(entry).and_then(|spec| {
+            config::resolve_node(spec, Some(&proxy.cl_secret), proxy.settings.default_timeout)
+        });
+        match resolved {
+            Ok(c) => configs.push(c),
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    }
+    let added = match proxy.add_nodes(configs) {
+        Ok(added) => added,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let started = tokio::time::Instant::now();
+    for node in &added {
+        let (state, why) = probe::probe(node).await;
+        node.health.set_state(node.url(), state, &why);
+    }
+    proxy.nodes.primary();
+    report_response(
+        proxy,
+        Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
+    )
+}
+
+pub async fn remove_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpResponse {
+    let list = match parse_list(body) {
+        Ok(list) => list,
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, why),
+    };
+    let urls: Vec<String> = list
+        .iter()
+        .map(|u| u.split('#').next().unwrap_or_default().trim().to_owned())
+        .collect();
+    match proxy.nodes.remove(&urls) {
+        Ok(gone) => {
+            for node in gone {
+                tracing::info!(node = node.url(), "node removed");
+            }
+            proxy.nodes.primary();
+            report_response(proxy, None)
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+    json(status, Bytes::from(body))
+}

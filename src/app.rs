@@ -1,0 +1,79 @@
+//! Wiring: build the proxy, add the nodes, probe them, start health checks and the server.
+//!
+//! Used by `main`, by the integration tests (on port 0) and by the simulation.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use eb_transport::{JwtSecret, Listener, Network, SharedClock};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{NodeConfig, Settings};
+use crate::probe;
+use crate::proxy::Proxy;
+use crate::server;
+
+/// A running proxy.
+pub struct Running<N: Network> {
+    pub proxy: Arc<Proxy<N>>,
+    pub local_addr: SocketAddr,
+    server: JoinHandle<()>,
+    checker: JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl<N: Network> Running<N> {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Stops accepting, drains in-flight requests, stops health checks.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.server).await;
+        self.checker.abort();
+    }
+}
+
+impl<N: Network> Drop for Running<N> {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.checker.abort();
+    }
+}
+
+/// Starts the proxy on `settings.listen` with `nodes`. `salt` seeds payload ids.
+pub async fn start<N: Network>(
+    net: N,
+    clock: SharedClock,
+    settings: Settings,
+    secret: JwtSecret,
+    nodes: Vec<NodeConfig>,
+    salt: u64,
+) -> io::Result<Running<N>> {
+    let listen = settings.listen;
+    let proxy = Proxy::new(settings, secret, net.clone(), clock, salt);
+    proxy
+        .add_nodes(nodes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    probe::probe_all(&proxy).await;
+    let listener = net.bind(listen).await?;
+    let local_addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(proxy.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let checker = tokio::spawn(probe::run(proxy.clone()));
+    tracing::info!(%local_addr, "listening for the consensus client");
+    Ok(Running {
+        proxy,
+        local_addr,
+        server,
+        checker,
+        stop: Some(stop),
+    })
+}

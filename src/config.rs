@@ -1,0 +1,405 @@
+//! Command line, environment and node URL syntax.
+//!
+//! `--nodes` takes a comma-separated list of EL auth-RPC URLs, each optionally followed by
+//! `#`-separated options in any order: `#jwt-secret=PATH`, `#timeout=MS`, `#do-not-use`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use eb_transport::{JwtError, JwtSecret};
+
+/// What can be wrong with the configuration. `main` prints it on one line and exits with 2.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("node {spec:?}: {reason}")]
+    Node { spec: String, reason: String },
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    #[error("--jwt-secret is required (the CL's tokens are checked against it, and ELs without #jwt-secret= use it)")]
+    NoSecret,
+    #[error("--nodes is empty: give at least one EL URL (or use --dev)")]
+    NoNodes,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "executionbackup",
+    version = crate::VERSION,
+    about = "Engine API multiplexer: one consensus client, several execution clients, safe voting and failover",
+    long_about = None
+)]
+pub struct Cli {
+    /// EL auth-RPC URLs, comma separated. Per node options: #jwt-secret=PATH, #timeout=MS,
+    /// #do-not-use (gets every call but never votes and is primary only when nothing else is up).
+    #[arg(long, env = "EB_NODES", value_delimiter = ',', num_args = 1..)]
+    pub nodes: Vec<String>,
+
+    /// Hex JWT secret file (32 bytes; optional 0x; trailing newline fine). Checks the CL's tokens,
+    /// and signs requests to ELs that have no #jwt-secret= of their own.
+    #[arg(long, env = "EB_JWT_SECRET")]
+    pub jwt_secret: Option<PathBuf>,
+
+    /// Port for the CL's Engine API connection and the REST API.
+    #[arg(long, env = "EB_PORT", default_value_t = 7000)]
+    pub port: u16,
+
+    /// Address to listen on. Loopback by default: put it on another address only behind a
+    /// firewall, the Engine API controls your validator's view of the chain.
+    #[arg(long, env = "EB_LISTEN_ADDR", default_value = "127.0.0.1")]
+    pub listen_addr: IpAddr,
+
+    /// Default per-node timeout in milliseconds for voted calls and reads (#timeout= overrides).
+    #[arg(long, env = "EB_TIMEOUT", default_value_t = 7500, value_parser = parse_timeout)]
+    pub timeout: u64,
+
+    /// Share of the answering ELs that must agree for a majority, in (0, 1].
+    #[arg(long, env = "EB_FCU_MAJORITY", default_value_t = 0.6, value_parser = parse_majority)]
+    pub fcu_majority: f64,
+
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive). RUST_LOG wins when set.
+    #[arg(long, env = "EB_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Start with three embedded mock ELs and print a ready-to-paste request.
+    #[arg(long, env = "EB_DEV")]
+    pub dev: bool,
+
+    /// Deadline in milliseconds for engine_getPayload across the building nodes (well inside the
+    /// CL's own: Prysm allows about 300 ms at Gloas, Lighthouse 2 s).
+    #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = 700, value_parser = parse_timeout)]
+    pub get_payload_timeout: u64,
+
+    /// Seconds between health probes of every node.
+    #[arg(long, env = "EB_HEALTH_INTERVAL", default_value_t = 5, value_parser = parse_timeout)]
+    pub health_interval: u64,
+
+    /// Largest request body accepted from the CL, in bytes.
+    #[arg(long, env = "EB_MAX_REQUEST_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+
+    /// Largest response body accepted from an EL, in bytes.
+    #[arg(long, env = "EB_MAX_RESPONSE_BYTES", default_value_t = 128 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
+    /// Most elements in one JSON-RPC batch.
+    #[arg(long, env = "EB_MAX_BATCH", default_value_t = 1024)]
+    pub max_batch: usize,
+}
+
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    let ms: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of milliseconds"))?;
+    if ms == 0 {
+        return Err("timeout must be at least 1 ms".into());
+    }
+    Ok(ms)
+}
+
+fn parse_majority(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(v > 0.0 && v <= 1.0) {
+        return Err(format!("{v} is not in (0, 1]"));
+    }
+    Ok(v)
+}
+
+/// One `--nodes` entry, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// The URL without options, as shown in logs and metrics.
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// Request path (and query), `/` by default.
+    pub path: String,
+    pub jwt_secret: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub do_not_use: bool,
+}
+
+impl NodeSpec {
+    pub fn parse(spec: &str) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError::Node {
+            spec: spec.to_owned(),
+            reason,
+        };
+        let mut parts = spec.trim().split('#');
+        let url = parts.next().unwrap_or_default().trim();
+        let mut out = Self::parse_url(url).map_err(err)?;
+        for option in parts.map(str::trim).filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                Some(("jwt-secret", path)) if !path.is_empty() => {
+                    out.jwt_secret = Some(PathBuf::from(path))
+                }
+                Some(("timeout", ms)) => {
+                    let ms = parse_timeout(ms).map_err(err)?;
+                    out.timeout = Some(Duration::from_millis(ms));
+                }
+                None if option == "do-not-use" => out.do_not_use = true,
+                _ => {
+                    return Err(err(format!(
+                    "unknown option #{option} (known: #jwt-secret=PATH, #timeout=MS, #do-not-use)"
+                )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn parse_url(url: &str) -> Result<Self, String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("not a URL ({e}); expected http://host:port"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(
+                    "https is not supported: reach the EL's auth port over plain http on a \
+                            loopback or private network"
+                        .into(),
+                )
+            }
+            Some(other) => return Err(format!("unsupported scheme {other:?}, use http://")),
+            None => return Err("missing scheme, expected http://host:port".into()),
+        }
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or("missing host")?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let after_host = authority.rsplit(']').next().unwrap_or_default();
+        let port = match after_host.rsplit_once(':') {
+            Some((_, p)) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("bad port {p:?}"))?,
+            None => 80,
+        };
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/")
+            .to_owned();
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            host,
+            port,
+            path,
+            jwt_secret: None,
+            timeout: None,
+            do_not_use: false,
+        })
+    }
+}
+
+/// A node ready to use: its spec plus the secret its requests are signed with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub spec: NodeSpec,
+    pub secret: JwtSecret,
+    pub timeout: Duration,
+}
+
+/// Resolves a node's secret (its own file, else the global secret) and timeout.
+pub fn resolve_node(
+    spec: NodeSpec,
+    global_secret: Option<&JwtSecret>,
+    default_timeout: Duration,
+) -> Result<NodeConfig, ConfigError> {
+    let secret = match &spec.jwt_secret {
+        Some(path) => JwtSecret::from_file(path)?,
+        None => global_secret.cloned().ok_or(ConfigError::NoSecret)?,
+    };
+    let timeout = spec.timeout.unwrap_or(default_timeout);
+    Ok(NodeConfig {
+        spec,
+        secret,
+        timeout,
+    })
+}
+
+/// Everything the proxy core needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub fcu_majority: f64,
+    pub default_timeout: Duration,
+    pub payload_timeout: Duration,
+    pub health_interval: Duration,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+    pub max_batch: usize,
+}
+
+impl Settings {
+    pub fn from_cli(cli: &Cli) -> Self {
+        Self {
+            listen: SocketAddr::new(cli.listen_addr, cli.port),
+            fcu_majority: cli.fcu_majority,
+            default_timeout: Duration::from_millis(cli.timeout),
+            payload_timeout: Duration::from_millis(cli.get_payload_timeout),
+            health_interval: Duration::from_secs(cli.health_interval),
+            max_request_bytes: cli.max_request_bytes,
+            max_response_bytes: cli.max_response_bytes,
+            max_batch: cli.max_batch.max(1),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            fcu_majority: 0.6,
+            default_timeout: Duration::from_millis(7500),
+            payload_timeout: Duration::from_millis(700),
+            health_interval: Duration::from_secs(5),
+            max_request_bytes: 64 * 1024 * 1024,
+            max_response_bytes: 128 * 1024 * 1024,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// Parses every `--nodes` entry and loads the secrets.
+pub fn load(cli: &Cli) -> Result<(Settings, JwtSecret, Vec<NodeConfig>), ConfigError> {
+    let settings = Settings::from_cli(cli);
+    let secret = cli
+        .jwt_secret
+        .as_deref()
+        .map(JwtSecret::from_file)
+        .transpose()?
+        .ok_or(ConfigError::NoSecret)?;
+    let specs = cli
+        .nodes
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| NodeSpec::parse(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    if specs.is_empty() {
+        return Err(ConfigError::NoNodes);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for spec in &specs {
+        if !seen.insert(spec.url.clone()) {
+            return Err(ConfigError::Node {
+                spec: spec.url.clone(),
+                reason: "listed twice".into(),
+            });
+        }
+    }
+    let nodes = specs
+        .into_iter()
+        .map(|s| resolve_node(s, Some(&secret), settings.default_timeout))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((settings, secret, nodes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_options_in_any_order() {
+        let n = NodeSpec::parse("http://localhost:8551#timeout=3000#do-not-use#jwt-secret=/s/jwt2")
+            .expect("valid");
+        assert_eq!(n.url, "http://localhost:8551");
+        assert_eq!(
+            (n.host.as_str(), n.port, n.path.as_str()),
+            ("localhost", 8551, "/")
+        );
+        assert_eq!(n.timeout, Some(Duration::from_millis(3000)));
+        assert!(n.do_not_use);
+        assert_eq!(n.jwt_secret, Some(PathBuf::from("/s/jwt2")));
+
+        let n =
+            NodeSpec::parse("http://[::1]:8552/engine/#jwt-secret=/a#timeout=5200").expect("v6");
+        assert_eq!(
+            (n.host.as_str(), n.port, n.path.as_str()),
+            ("::1", 8552, "/engine/")
+        );
+        assert_eq!(n.url, "http://[::1]:8552/engine");
+        assert!(!n.do_not_use);
+
+        let n = NodeSpec::parse("http://10.0.0.1").expect("no port");
+        assert_eq!(n.port, 80);
+    }
+
+    #[test]
+    fn bad_nodes_are_named() {
+        for bad in [
+            "localhost:8551",
+            "ftp://x:1",
+            "https://127.0.0.1:8552",
+            "http://",
+            "http://x:1#timeout=0",
+            "http://x:1#timeout=abc",
+            "http://x:1#bogus",
+            "http://x:1#jwt-secret=",
+            "http://x:99999",
+        ] {
+            let e = NodeSpec::parse(bad).expect_err(bad);
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn cli_defaults_and_env_names() {
+        let cli = Cli::try_parse_from([
+            "executionbackup",
+            "--nodes",
+            "http://a:1,http://b:2#do-not-use",
+        ])
+        .expect("parses");
+        assert_eq!(cli.nodes.len(), 2);
+        assert_eq!(cli.port, 7000);
+        assert_eq!(cli.timeout, 7500);
+        assert_eq!(cli.fcu_majority, 0.6);
+        assert_eq!(cli.listen_addr.to_string(), "127.0.0.1");
+        for bad in [
+            ["--fcu-majority", "0"],
+            ["--fcu-majority", "1.5"],
+            ["--timeout", "0"],
+            ["--port", "x"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["executionbackup", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_resolve_per_node() {
+        let dir = std::env::temp_dir().join(format!("eb-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let own = dir.join("own.hex");
+        std::fs::write(&own, format!("0x{}\n", "11".repeat(32))).expect("write");
+        let global = JwtSecret::from_bytes([0x22; 32]);
+        let spec =
+            NodeSpec::parse(&format!("http://a:1#jwt-secret={}", own.display())).expect("spec");
+        let n = resolve_node(spec, Some(&global), Duration::from_secs(1)).expect("own secret");
+        assert_eq!(n.secret, JwtSecret::from_bytes([0x11; 32]));
+        let n = resolve_node(
+            NodeSpec::parse("http://a:1").expect("spec"),
+            Some(&global),
+            Duration::from_secs(1),
+        )
+        .expect("global secret");
+        assert_eq!(n.secret, global);
+        let missing = NodeSpec::parse("http://a:1#jwt-secret=/nonexistent/x").expect("spec");
+        assert!(matches!(
+            resolve_node(missing, Some(&global), Duration::from_secs(1)),
+            Err(ConfigError::Jwt(JwtError::Unreadable { .. }))
+        ));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

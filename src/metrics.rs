@@ -1,0 +1,215 @@
+//! Counters and histograms, rendered in the Prometheus text format.
+//!
+//! Label values are bounded: methods outside the known list count as `other`, node labels are
+//! the configured URLs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::health::NodeState;
+
+/// Upper bounds of the per-node latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    votes: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
+    disagreements: Mutex<BTreeMap<String, u64>>,
+    timeouts: Mutex<BTreeMap<String, u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    failovers: AtomicU64,
+}
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    *map.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default() += 1;
+}
+
+impl Metrics {
+    /// One answered CL request. `ok` is false when the CL got a JSON-RPC error.
+    pub fn request(&self, method_label: &str, ok: bool) {
+        bump(
+            &self.requests,
+            (method_label.to_owned(), if ok { "ok" } else { "error" }),
+        );
+    }
+
+    pub fn vote(&self, kind: &'static str, status: &'static str, reason: &'static str) {
+        bump(&self.votes, (kind, status, reason));
+    }
+
+    pub fn disagreement(&self, node: &str) {
+        bump(&self.disagreements, node.to_owned());
+    }
+
+    pub fn timeout(&self, node: &str) {
+        bump(&self.timeouts, node.to_owned());
+    }
+
+    pub fn failover(&self) {
+        self.failovers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Ordering::Relaxed)
+    }
+
+    pub fn latency(&self, node: &str, d: Duration) {
+        let secs = d.as_secs_f64();
+        let mut map = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = map.entry(node.to_owned()).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += secs;
+    }
+
+    /// Renders everything. `nodes` gives each node's URL and current state.
+    pub fn render(&self, nodes: &[(String, NodeState)], primary: Option<&str>) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP eb_requests_total CL requests answered, by method and outcome.\n");
+        out.push_str("# TYPE eb_requests_total counter\n");
+        for ((method, outcome), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "eb_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+
+        out.push_str(
+            "# HELP eb_votes_total Voted calls, by call kind, status returned and reason.\n",
+        );
+        out.push_str("# TYPE eb_votes_total counter\n");
+        for ((kind, status, reason), n) in
+            self.votes.lock().unwrap_or_else(|p| p.into_inner()).iter()
+        {
+            let _ = writeln!(
+                out,
+                "eb_votes_total{{kind=\"{kind}\",status=\"{status}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+
+        out.push_str("# HELP eb_node_disagreements_total Voted calls where this node's answer differed from the answer given to the CL.\n");
+        out.push_str("# TYPE eb_node_disagreements_total counter\n");
+        for (node, n) in self
+            .disagreements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "eb_node_disagreements_total{{node=\"{}\"}} {n}",
+                escape(node)
+            );
+        }
+
+        out.push_str("# HELP eb_node_timeouts_total Calls to this node that timed out.\n");
+        out.push_str("# TYPE eb_node_timeouts_total counter\n");
+        for (node, n) in self
+            .timeouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "eb_node_timeouts_total{{node=\"{}\"}} {n}",
+                escape(node)
+            );
+        }
+
+        out.push_str("# HELP eb_failovers_total Non-voted calls retried on another node.\n");
+        out.push_str("# TYPE eb_failovers_total counter\n");
+        let _ = writeln!(out, "eb_failovers_total {}", self.failovers());
+
+        out.push_str("# HELP eb_node_request_duration_seconds Successful call latency per node.\n");
+        out.push_str("# TYPE eb_node_request_duration_seconds histogram\n");
+        for (node, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let node = escape(node);
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "eb_node_request_duration_seconds_bucket{{node=\"{node}\",le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "eb_node_request_duration_seconds_bucket{{node=\"{node}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "eb_node_request_duration_seconds_sum{{node=\"{node}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "eb_node_request_duration_seconds_count{{node=\"{node}\"}} {}",
+                h.count
+            );
+        }
+
+        out.push_str("# HELP eb_node_state 1 for the state each node is in.\n");
+        out.push_str("# TYPE eb_node_state gauge\n");
+        for (node, state) in nodes {
+            let node = escape(node);
+            for s in [NodeState::Alive, NodeState::Syncing, NodeState::Dead] {
+                let _ = writeln!(
+                    out,
+                    "eb_node_state{{node=\"{node}\",state=\"{}\"}} {}",
+                    s.as_str(),
+                    u8::from(*state == s)
+                );
+            }
+        }
+
+        out.push_str("# HELP eb_node_primary 1 for the node serving non-voted calls.\n");
+        out.push_str("# TYPE eb_node_primary gauge\n");
+        for (node, _) in nodes {
+            let _ = writeln!(
+                out,
+                "eb_node_primary{{node=\"{}\"}} {}",
+                escape(node),
+                u8::from(primary == Some(node.as_str()))
+            );
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

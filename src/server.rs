@@ -1,0 +1,195 @@
+//! The HTTP front: the CL's Engine API port, which also serves the REST API.
+//!
+//! Accepts over the [`Network`] seam, checks the CL's JWT, reads the body within limits and
+//! hands it to the [`Proxy`]. Shutdown is graceful: stop accepting, let in-flight requests
+//! finish within a deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eb_transport::jwt;
+use eb_transport::{Listener, Network};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+
+use crate::admin;
+use crate::proxy::{self, Proxy};
+use crate::rpc::{self, RpcError};
+
+/// A client has this long to send its request headers (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// In-flight requests get this long to finish after shutdown starts.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// Serves until `shutdown` resolves, then drains.
+pub async fn serve<N: Network>(
+    proxy: Arc<Proxy<N>>,
+    listener: N::Listener,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let proxy = proxy.clone();
+                    let service = service_fn(move |req| {
+                        let proxy = proxy.clone();
+                        async move { Ok::<_, Infallible>(handle(proxy, req).await) }
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "client connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed, closing remaining connections"),
+    }
+}
+
+async fn handle<N: Network>(proxy: Arc<Proxy<N>>, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path().to_owned();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/metrics") => admin::metrics_report(&proxy),
+        (&Method::GET, "/recheck") => match check_jwt(&proxy, &req) {
+            Ok(()) => admin::recheck(&proxy).await,
+            Err(e) => refuse(e),
+        },
+        (&Method::POST, "/add_nodes") | (&Method::POST, "/remove_nodes") => {
+            if let Err(e) = check_jwt(&proxy, &req) {
+                return refuse(e);
+            }
+            let body = match read_body(&proxy, req).await {
+                Ok(body) => body,
+                Err(resp) => return resp,
+            };
+            if path == "/add_nodes" {
+                admin::add_nodes(&proxy, &body).await
+            } else {
+                admin::remove_nodes(&proxy, &body).await
+            }
+        }
+        (&Method::POST, _) => engine(proxy, req).await,
+        (_, "/metrics" | "/recheck" | "/add_nodes" | "/remove_nodes") => {
+            admin::json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => admin::json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the Engine API takes JSON-RPC over POST",
+        ),
+    }
+}
+
+async fn engine<N: Network>(proxy: Arc<Proxy<N>>, req: Request<Incoming>) -> HttpResponse {
+    if let Err(e) = check_jwt(&proxy, &req) {
+        let body = rpc::error_response(
+            b"null",
+            &RpcError::new(rpc::SERVER_ERROR, format!("unauthorized: {e}")),
+        );
+        return json(StatusCode::UNAUTHORIZED, body);
+    }
+    if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !ct.starts_with("application/json") {
+            let body = rpc::error_response(
+                b"null",
+                &RpcError::invalid_request("Content-Type must be application/json"),
+            );
+            return json(StatusCode::UNSUPPORTED_MEDIA_TYPE, body);
+        }
+    }
+    let body = match read_body(&proxy, req).await {
+        Ok(body) => body,
+        Err(resp) => return resp,
+    };
+    match proxy::answer(&proxy, &body).await {
+        Some(reply) => json(StatusCode::OK, reply),
+        None => Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_default(),
+    }
+}
+
+fn check_jwt<N: Network>(proxy: &Proxy<N>, req: &Request<Incoming>) -> Result<(), jwt::JwtError> {
+    let token = jwt::bearer_token(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
+    jwt::verify(&proxy.cl_secret, token, proxy.clock.unix_seconds()).map(|_| ())
+}
+
+fn refuse(e: jwt::JwtError) -> HttpResponse {
+    admin::json_error(
+        StatusCode::UNAUTHORIZED,
+        &format!("unauthorized: {e} (this endpoint needs the engine JWT)"),
+    )
+}
+
+async fn read_body<N: Network>(
+    proxy: &Proxy<N>,
+    req: Request<Incoming>,
+) -> Result<Bytes, HttpResponse> {
+    let limit = proxy.settings.max_request_bytes;
+    let too_large = || {
+        tracing::warn!(limit, "request body over the limit refused");
+        json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            rpc::error_response(
+                b"null",
+                &RpcError::invalid_request(&format!("body over {limit} bytes")),
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(admin::json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("could not read the body: {e}"),
+        )),
+    }
+}
+
+pub fn json(status: StatusCode, body: Bytes) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .unwrap_or_default()
+}

@@ -1,0 +1,215 @@
+//! An HTTP/1.1 JSON-RPC client for one EL, over the [`Network`] seam.
+//!
+//! Keeps a small pool of idle keep-alive connections, signs every request with this EL's own
+//! secret (tokens cached for a few seconds by [`TokenCache`]), and reads at most
+//! `max_response` bytes back. The body sent is the caller's [`Bytes`], shared, never copied.
+//! Timeouts are the caller's business (`tokio::time::timeout` around [`Upstream::call`]):
+//! dropping the future drops the connection.
+
+use std::io;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use eb_transport::{Network, SharedClock, TokenCache};
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+
+use crate::config::NodeSpec;
+
+/// Idle connections kept per EL.
+const MAX_IDLE: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connect failed: {0}")]
+    Connect(io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("connection failed: {0}")]
+    Transport(String),
+    #[error("response body over {0} bytes")]
+    TooLarge(usize),
+    #[error("response is {0}-encoded, which was not asked for")]
+    Encoded(String),
+    #[error("too many requests queued for this node")]
+    Overloaded,
+    #[error("node removed")]
+    Gone,
+}
+
+impl UpstreamError {
+    /// Failures that say the node is down (as opposed to slow or confused).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::Timeout)
+    }
+}
+
+pub struct Upstream<N: Network> {
+    net: N,
+    host: String,
+    port: u16,
+    path: String,
+    authority: HeaderValue,
+    tokens: TokenCache,
+    clock: SharedClock,
+    max_response: usize,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl<N: Network> Upstream<N> {
+    pub fn new(
+        net: N,
+        spec: &NodeSpec,
+        tokens: TokenCache,
+        clock: SharedClock,
+        max_response: usize,
+    ) -> Self {
+        let authority = if spec.host.contains(':') {
+            format!("[{}]:{}", spec.host, spec.port)
+        } else {
+            format!("{}:{}", spec.host, spec.port)
+        };
+        Self {
+            net,
+            host: spec.host.clone(),
+            port: spec.port,
+            path: spec.path.clone(),
+            authority: HeaderValue::from_str(&authority)
+                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+            tokens,
+            clock,
+            max_response,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// POSTs `body` and returns the response body of a `200 OK`.
+    pub async fn call(&self, body: Bytes) -> Result<Bytes, UpstreamError> {
+        // A pooled connection may have been closed by the EL since its last use (restart, idle
+        // timeout); hyper then fails the request before anything was processed. Such a failure
+        // is retried once on a fresh connection.
+        if let Some(sender) = self.take_idle() {
+            match self.send(sender, body.clone()).await {
+                Err(Attempt::Stale) => {}
+                Err(Attempt::Failed(e)) => return Err(e),
+                Ok(reply) => return Ok(reply),
+            }
+        }
+        let sender = self.connect().await?;
+        match self.send(sender, body).await {
+            Ok(reply) => Ok(reply),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::Stale) => Err(UpstreamError::Transport(
+                "connection closed before the response".into(),
+            )),
+        }
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(sender) = idle.pop() {
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, sender: SendRequest<Full<Bytes>>) {
+        if !sender.is_ready() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(sender);
+        }
+    }
+
+    /// Drops every pooled connection (after the EL was found dead, for example).
+    pub fn clear_pool(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, UpstreamError> {
+        let stream = self
+            .net
+            .connect(&self.host, self.port)
+            .await
+            .map_err(UpstreamError::Connect)?;
+        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| UpstreamError::Connect(io::Error::other(e)))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    async fn send(
+        &self,
+        mut sender: SendRequest<Full<Bytes>>,
+        body: Bytes,
+    ) -> Result<Bytes, Attempt> {
+        let authorization = self.tokens.authorization(self.clock.as_ref());
+        let request = Request::post(self.path.as_str())
+            .header(HOST, self.authority.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                AUTHORIZATION,
+                HeaderValue::from_str(&authorization).map_err(|_| {
+                    Attempt::Failed(UpstreamError::Transport("unprintable token".into()))
+                })?,
+            )
+            .body(Full::new(body))
+            .map_err(|e| Attempt::Failed(UpstreamError::Transport(e.to_string())))?;
+        let response = match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
+                return Err(Attempt::Stale)
+            }
+            Err(e) => return Err(Attempt::Failed(UpstreamError::Transport(e.to_string()))),
+        };
+        let status = response.status();
+        if let Some(encoding) = response.headers().get(CONTENT_ENCODING) {
+            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
+            if !encoding.eq_ignore_ascii_case("identity") {
+                return Err(Attempt::Failed(UpstreamError::Encoded(encoding)));
+            }
+        }
+        let body = Limited::new(response.into_body(), self.max_response)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    Attempt::Failed(UpstreamError::TooLarge(self.max_response))
+                } else {
+                    Attempt::Failed(UpstreamError::Transport(e.to_string()))
+                }
+            })?
+            .to_bytes();
+        if status != StatusCode::OK {
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_owned();
+            return Err(Attempt::Failed(UpstreamError::Http {
+                status: status.as_u16(),
+                body: text,
+            }));
+        }
+        self.put_idle(sender);
+        Ok(body)
+    }
+}
+
+enum Attempt {
+    /// The pooled connection was dead before the request got through; retry on a new one.
+    Stale,
+    Failed(UpstreamError),
+}

@@ -1,0 +1,296 @@
+//! The vote: a pure function from the ELs' answers to what the consensus client is told.
+//!
+//! The rules are the original project's, made unambiguous, with one safety rule on top:
+//!
+//! 1. Only answers that carry a `PayloadStatus` are votes. Timeouts, transport failures,
+//!    unusable bodies and JSON-RPC errors are not. `n` is the number of votes.
+//! 2. `INVALID_BLOCK_HASH` counts as `INVALID`. For forkchoiceUpdated, `ACCEPTED` (which the spec
+//!    does not allow there) counts as `SYNCING`.
+//! 3. `threshold = round(n × majority)` (half away from zero, at least 1). A status is the
+//!    majority only if its count reaches the threshold *and* it is strictly the most common;
+//!    any tie for first place means there is no majority.
+//! 4. No votes, or no majority: `SYNCING`, except that when there are no votes but every EL that
+//!    answered returned the same JSON-RPC error code, that error is returned (a bad request is
+//!    bad on every EL: -32602, -38003, -38005…).
+//! 5. Majority `INVALID`: `INVALID`, with the `latestValidHash`/`validationError` pair that most
+//!    INVALID voters gave.
+//! 6. Any `INVALID` vote while the majority is something else: `SYNCING`. A single definitive
+//!    INVALID is never outvoted into VALID (nor into ACCEPTED, which would also make the CL
+//!    import the block).
+//! 7. Otherwise the majority: `VALID`, `SYNCING`, or `ACCEPTED` (newPayload only).
+
+use std::fmt;
+
+/// A `PayloadStatus.status` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Valid,
+    Invalid,
+    InvalidBlockHash,
+    Syncing,
+    Accepted,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "VALID" => Self::Valid,
+            "INVALID" => Self::Invalid,
+            "INVALID_BLOCK_HASH" => Self::InvalidBlockHash,
+            "SYNCING" => Self::Syncing,
+            "ACCEPTED" => Self::Accepted,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::Invalid => "INVALID",
+            Self::InvalidBlockHash => "INVALID_BLOCK_HASH",
+            Self::Syncing => "SYNCING",
+            Self::Accepted => "ACCEPTED",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which voted call this is; it changes which statuses are legal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    NewPayload,
+    ForkchoiceUpdated,
+}
+
+/// One vote-eligible EL's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer<'a> {
+    Status {
+        status: Status,
+        latest_valid_hash: Option<&'a str>,
+        validation_error: Option<&'a str>,
+    },
+    /// A JSON-RPC error object, identified by its code.
+    Error { code: i64 },
+    /// Timeout, refused connection, HTTP failure, unusable body: no answer at all.
+    NoAnswer,
+}
+
+impl Answer<'_> {
+    pub fn status(status: Status) -> Self {
+        Answer::Status {
+            status,
+            latest_valid_hash: None,
+            validation_error: None,
+        }
+    }
+}
+
+/// What to tell the consensus client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forward the status of `answers[index]` (VALID, INVALID or ACCEPTED).
+    Follow { status: Status, index: usize },
+    /// A synthesized `SYNCING` (latestValidHash and validationError null).
+    Syncing,
+    /// Return the JSON-RPC error of `answers[index]`.
+    Error { index: usize },
+}
+
+/// Why the vote came out as it did (logged and counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Majority,
+    NoAnswers,
+    NoMajority,
+    /// At least one INVALID vote against a non-INVALID majority.
+    InvalidDissent,
+    SameError,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Majority => "majority",
+            Self::NoAnswers => "no_answers",
+            Self::NoMajority => "no_majority",
+            Self::InvalidDissent => "invalid_dissent",
+            Self::SameError => "same_error",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub valid: usize,
+    pub invalid: usize,
+    pub syncing: usize,
+    pub accepted: usize,
+    pub errors: usize,
+    pub no_answer: usize,
+    /// Votes needed for a majority.
+    pub threshold: usize,
+}
+
+impl Tally {
+    pub fn votes(&self) -> usize {
+        self.valid + self.invalid + self.syncing + self.accepted
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reason: Reason,
+    pub tally: Tally,
+    /// The ELs did not all say the same thing (different statuses, or statuses and errors, or
+    /// different errors). Timeouts alone are not a disagreement.
+    pub disagreement: bool,
+}
+
+/// Counting category of a status under rule 2.
+fn category(kind: Kind, status: Status) -> Status {
+    match (kind, status) {
+        (_, Status::InvalidBlockHash) => Status::Invalid,
+        (Kind::ForkchoiceUpdated, Status::Accepted) => Status::Syncing,
+        (_, s) => s,
+    }
+}
+
+/// The number of votes a status needs: `round(n × majority)`, at least 1.
+pub fn threshold(votes: usize, majority: f64) -> usize {
+    ((votes as f64 * majority).round() as usize).max(1)
+}
+
+/// Decides what to answer. `majority` is `--fcu-majority`, in (0, 1].
+pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
+    let mut tally = Tally::default();
+    let mut first_error: Option<(usize, i64)> = None;
+    let mut errors_differ = false;
+    for answer in answers {
+        match *answer {
+            Answer::Status { status, .. } => match category(kind, status) {
+                Status::Valid => tally.valid += 1,
+                Status::Invalid => tally.invalid += 1,
+                Status::Syncing => tally.syncing += 1,
+                Status::Accepted => tally.accepted += 1,
+                Status::InvalidBlockHash => unreachable!("folded into Invalid by category()"),
+            },
+            Answer::Error { code } => {
+                tally.errors += 1;
+                match first_error {
+                    None => first_error = Some((tally.errors - 1, code)),
+                    Some((_, first)) if first != code => errors_differ = true,
+                    Some(_) => {}
+                }
+            }
+            Answer::NoAnswer => tally.no_answer += 1,
+        }
+    }
+    let kinds_seen = [tally.valid, tally.invalid, tally.syncing, tally.accepted]
+        .iter()
+        .filter(|c| **c > 0)
+        .count()
+        + usize::from(tally.errors > 0)
+        + usize::from(errors_differ);
+    let disagreement = kinds_seen > 1;
+    let n = tally.votes();
+    let decision = |outcome, reason, tally| Decision {
+        outcome,
+        reason,
+        tally,
+        disagreement,
+    };
+
+    if n == 0 {
+        if tally.errors > 0 && !errors_differ {
+            let index = answers
+                .iter()
+                .position(|a| matches!(a, Answer::Error { .. }))
+                .unwrap_or(0);
+            return decision(Outcome::Error { index }, Reason::SameError, tally);
+        }
+        return decision(Outcome::Syncing, Reason::NoAnswers, tally);
+    }
+
+    tally.threshold = threshold(n, majority);
+    let counts = [
+        (Status::Valid, tally.valid),
+        (Status::Invalid, tally.invalid),
+        (Status::Syncing, tally.syncing),
+        (Status::Accepted, tally.accepted),
+    ];
+    let top = counts.iter().map(|(_, c)| *c).max().unwrap_or(0);
+    let mut leaders = counts.iter().filter(|(_, c)| *c == top);
+    let (leader, count) = *leaders.next().unwrap_or(&(Status::Syncing, 0));
+    if leaders.next().is_some() || count < tally.threshold {
+        return decision(Outcome::Syncing, Reason::NoMajority, tally);
+    }
+
+    match leader {
+        Status::Invalid => {
+            let index = most_common_invalid(kind, answers);
+            decision(
+                Outcome::Follow {
+                    status: Status::Invalid,
+                    index,
+                },
+                Reason::Majority,
+                tally,
+            )
+        }
+        _ if tally.invalid > 0 => decision(Outcome::Syncing, Reason::InvalidDissent, tally),
+        Status::Syncing => decision(Outcome::Syncing, Reason::Majority, tally),
+        status => {
+            let index = answers
+                .iter()
+                .position(|a| {
+                    matches!(a, Answer::Status { status: s, .. } if category(kind, *s) == status)
+                })
+                .unwrap_or(0);
+            decision(Outcome::Follow { status, index }, Reason::Majority, tally)
+        }
+    }
+}
+
+/// Index of the INVALID answer whose (latestValidHash, validationError) pair is the most common
+/// among INVALID answers; the earliest such answer on a tie.
+fn most_common_invalid(kind: Kind, answers: &[Answer<'_>]) -> usize {
+    let invalid: Vec<(usize, Option<&str>, Option<&str>)> = answers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match *a {
+            Answer::Status {
+                status,
+                latest_valid_hash,
+                validation_error,
+            } if category(kind, status) == Status::Invalid => {
+                Some((i, latest_valid_hash, validation_error))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut best = (0usize, usize::MAX);
+    for (i, lvh, err) in &invalid {
+        let same = invalid
+            .iter()
+            .filter(|(_, l, e)| l == lvh && e == err)
+            .count();
+        if same > best.0 {
+            best = (same, *i);
+        }
+    }
+    if best.1 == usize::MAX {
+        0
+    } else {
+        best.1
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,332 @@
+use super::*;
+
+/// The seven things an EL can do in response to a voted call.
+const OUTCOMES: [(&str, Answer<'static>); 7] = [
+    (
+        "VALID",
+        Answer::Status {
+            status: Status::Valid,
+            latest_valid_hash: Some("0xb1"),
+            validation_error: None,
+        },
+    ),
+    (
+        "INVALID",
+        Answer::Status {
+            status: Status::Invalid,
+            latest_valid_hash: Some("0xa0"),
+            validation_error: Some("bad"),
+        },
+    ),
+    (
+        "INVALID_BLOCK_HASH",
+        Answer::Status {
+            status: Status::InvalidBlockHash,
+            latest_valid_hash: None,
+            validation_error: None,
+        },
+    ),
+    (
+        "SYNCING",
+        Answer::Status {
+            status: Status::Syncing,
+            latest_valid_hash: None,
+            validation_error: None,
+        },
+    ),
+    (
+        "ACCEPTED",
+        Answer::Status {
+            status: Status::Accepted,
+            latest_valid_hash: None,
+            validation_error: None,
+        },
+    ),
+    ("timeout", Answer::NoAnswer),
+    ("error", Answer::Error { code: -38003 }),
+];
+
+const MAJORITIES: [f64; 3] = [0.5, 0.6, 1.0];
+
+/// Every multiset of up to `max` outcomes, as sorted index lists.
+fn multisets(max: usize) -> Vec<Vec<usize>> {
+    fn grow(start: usize, left: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        out.push(cur.clone());
+        if left == 0 {
+            return;
+        }
+        for i in start..OUTCOMES.len() {
+            cur.push(i);
+            grow(i, left - 1, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    grow(0, max, &mut Vec::new(), &mut out);
+    out.sort_by_key(|v| (v.len(), v.clone()));
+    out
+}
+
+/// Every ordered sequence of up to `max` outcomes.
+fn sequences(max: usize) -> Vec<Vec<usize>> {
+    let mut out = vec![vec![]];
+    let mut frontier = vec![vec![]];
+    for _ in 0..max {
+        let mut next = Vec::new();
+        for seq in &frontier {
+            for i in 0..OUTCOMES.len() {
+                let mut s: Vec<usize> = seq.clone();
+                s.push(i);
+                next.push(s);
+            }
+        }
+        out.extend(next.iter().cloned());
+        frontier = next;
+    }
+    out
+}
+
+fn answers(seq: &[usize]) -> Vec<Answer<'static>> {
+    seq.iter().map(|&i| OUTCOMES[i].1).collect()
+}
+
+fn describe(kind: Kind, answers: &[Answer<'_>], d: &Decision) -> String {
+    match d.outcome {
+        Outcome::Follow { status, index } => {
+            let from = match answers[index] {
+                Answer::Status { status, .. } => status.as_str(),
+                _ => "?",
+            };
+            let _ = kind;
+            format!("{status} (from #{index} {from})")
+        }
+        Outcome::Syncing => "SYNCING".to_string(),
+        Outcome::Error { index } => format!("error of #{index}"),
+    }
+}
+
+fn table(kind: Kind) -> String {
+    let mut out = String::new();
+    for majority in MAJORITIES {
+        out.push_str(&format!("## majority {majority}\n"));
+        for set in multisets(5) {
+            let a = answers(&set);
+            let d = decide(kind, &a, majority);
+            let names: Vec<&str> = set.iter().map(|&i| OUTCOMES[i].0).collect();
+            out.push_str(&format!(
+                "[{}] n={} thr={} -> {} | {}{}\n",
+                names.join(", "),
+                d.tally.votes(),
+                d.tally.threshold,
+                describe(kind, &a, &d),
+                d.reason.as_str(),
+                if d.disagreement {
+                    " | disagreement"
+                } else {
+                    ""
+                },
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn decision_table_new_payload() {
+    insta::assert_snapshot!(table(Kind::NewPayload));
+}
+
+#[test]
+fn decision_table_forkchoice_updated() {
+    insta::assert_snapshot!(table(Kind::ForkchoiceUpdated));
+}
+
+/// The safety properties, checked on every ordered sequence of up to 5 answers, for every
+/// majority setting and both call kinds.
+#[test]
+fn invariants_hold_for_every_sequence() {
+    let seqs = sequences(5);
+    assert_eq!(seqs.len(), 1 + 7 + 49 + 343 + 2401 + 16807);
+    for kind in [Kind::NewPayload, Kind::ForkchoiceUpdated] {
+        for majority in MAJORITIES.into_iter().chain([0.01, 0.34, 0.75, 0.99]) {
+            for seq in &seqs {
+                let a = answers(seq);
+                let d = decide(kind, &a, majority);
+                let count = |f: &dyn Fn(Status) -> bool| {
+                    a.iter()
+                        .filter(|x| matches!(x, Answer::Status { status, .. } if f(*status)))
+                        .count()
+                };
+                let invalid = count(&|s| matches!(s, Status::Invalid | Status::InvalidBlockHash));
+                let votes = count(&|_| true);
+                let ctx = format!("{kind:?} {majority} {seq:?} -> {d:?}");
+                match d.outcome {
+                    Outcome::Follow { status, index } => {
+                        // Never VALID or ACCEPTED when any EL said INVALID.
+                        if status != Status::Invalid {
+                            assert_eq!(invalid, 0, "{ctx}");
+                        }
+                        // Never INVALID without an INVALID majority.
+                        if status == Status::Invalid {
+                            assert!(invalid >= threshold(votes, majority), "{ctx}");
+                            let others = [
+                                count(&|s| category(kind, s) == Status::Valid),
+                                count(&|s| category(kind, s) == Status::Syncing),
+                                count(&|s| category(kind, s) == Status::Accepted),
+                            ];
+                            assert!(others.iter().all(|o| invalid > *o), "{ctx}");
+                        }
+                        // ACCEPTED is never an fcU answer.
+                        if kind == Kind::ForkchoiceUpdated {
+                            assert_ne!(status, Status::Accepted, "{ctx}");
+                        }
+                        // The forwarded answer really has that status.
+                        let Answer::Status { status: s, .. } = a[index] else {
+                            panic!("{ctx}: follows a non-status")
+                        };
+                        assert_eq!(category(kind, s), status, "{ctx}");
+                    }
+                    Outcome::Error { index } => {
+                        assert_eq!(votes, 0, "{ctx}");
+                        assert!(matches!(a[index], Answer::Error { .. }), "{ctx}");
+                    }
+                    Outcome::Syncing => {}
+                }
+                // Order of arrival never changes the status decided.
+                let mut sorted = seq.clone();
+                sorted.sort_unstable();
+                let d2 = decide(kind, &answers(&sorted), majority);
+                assert_eq!(status_of(&d), status_of(&d2), "{ctx} vs sorted");
+                assert_eq!(d.reason, d2.reason, "{ctx}");
+            }
+        }
+    }
+}
+
+fn status_of(d: &Decision) -> Option<Status> {
+    match d.outcome {
+        Outcome::Follow { status, .. } => Some(status),
+        Outcome::Syncing => Some(Status::Syncing),
+        Outcome::Error { .. } => None,
+    }
+}
+
+#[test]
+fn holesky_one_invalid_among_valids_is_syncing() {
+    let mut a = vec![Answer::status(Status::Valid); 4];
+    a.push(Answer::status(Status::Invalid));
+    for majority in [0.5, 0.6, 0.8, 1.0] {
+        let d = decide(Kind::NewPayload, &a, majority);
+        assert_eq!(d.outcome, Outcome::Syncing);
+        // With majority 1.0 four VALIDs are not even a majority; below that, the INVALID vetoes.
+        let want = if majority == 1.0 {
+            Reason::NoMajority
+        } else {
+            Reason::InvalidDissent
+        };
+        assert_eq!(d.reason, want);
+        assert!(d.disagreement);
+    }
+}
+
+#[test]
+fn invalid_majority_reports_the_most_common_ancestor() {
+    let inv = |lvh, err| Answer::Status {
+        status: Status::Invalid,
+        latest_valid_hash: Some(lvh),
+        validation_error: Some(err),
+    };
+    let a = [
+        Answer::status(Status::Valid),
+        inv("0x01", "gas"),
+        inv("0x02", "root"),
+        inv("0x02", "root"),
+        Answer::NoAnswer,
+    ];
+    let d = decide(Kind::NewPayload, &a, 0.6);
+    // n = 4, threshold = round(2.4) = 2, INVALID has 3.
+    assert_eq!(d.tally.threshold, 2);
+    assert_eq!(
+        d.outcome,
+        Outcome::Follow {
+            status: Status::Invalid,
+            index: 2
+        }
+    );
+}
+
+#[test]
+fn thresholds_round_half_away_from_zero() {
+    assert_eq!(threshold(1, 0.6), 1);
+    assert_eq!(threshold(2, 0.6), 1);
+    assert_eq!(threshold(3, 0.6), 2);
+    assert_eq!(threshold(3, 0.5), 2);
+    assert_eq!(threshold(5, 0.5), 3);
+    assert_eq!(threshold(5, 0.6), 3);
+    assert_eq!(threshold(5, 1.0), 5);
+    assert_eq!(threshold(1, 0.01), 1);
+}
+
+#[test]
+fn errors_only() {
+    let same = [
+        Answer::Error { code: -38003 },
+        Answer::NoAnswer,
+        Answer::Error { code: -38003 },
+    ];
+    let d = decide(Kind::ForkchoiceUpdated, &same, 0.6);
+    assert_eq!(
+        (d.outcome, d.reason, d.disagreement),
+        (Outcome::Error { index: 0 }, Reason::SameError, false)
+    );
+    let differ = [
+        Answer::Error { code: -38003 },
+        Answer::Error { code: -32602 },
+    ];
+    let d = decide(Kind::ForkchoiceUpdated, &differ, 0.6);
+    assert_eq!(
+        (d.outcome, d.reason, d.disagreement),
+        (Outcome::Syncing, Reason::NoAnswers, true)
+    );
+    let none = [Answer::NoAnswer; 3];
+    let d = decide(Kind::NewPayload, &none, 0.6);
+    assert_eq!(
+        (d.outcome, d.reason, d.disagreement),
+        (Outcome::Syncing, Reason::NoAnswers, false)
+    );
+    let d = decide(Kind::NewPayload, &[], 0.6);
+    assert_eq!(d.outcome, Outcome::Syncing);
+}
+
+#[test]
+fn ties_are_never_a_majority() {
+    let a = [
+        Answer::status(Status::Valid),
+        Answer::status(Status::Syncing),
+    ];
+    let d = decide(Kind::NewPayload, &a, 0.5);
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Syncing, Reason::NoMajority)
+    );
+}
+
+#[test]
+fn accepted_majority_for_new_payload_only() {
+    let a = [
+        Answer::status(Status::Accepted),
+        Answer::status(Status::Accepted),
+        Answer::status(Status::Valid),
+    ];
+    assert_eq!(
+        decide(Kind::NewPayload, &a, 0.6).outcome,
+        Outcome::Follow {
+            status: Status::Accepted,
+            index: 0
+        }
+    );
+    assert_eq!(
+        decide(Kind::ForkchoiceUpdated, &a, 0.6).outcome,
+        Outcome::Syncing
+    );
+}
