@@ -63,6 +63,20 @@ fn report_response<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> H
     json(StatusCode::OK, Bytes::from(body))
 }
 
+/// The Prometheus text exposition.
+pub fn prometheus<N: Network>(proxy: &Proxy<N>) -> String {
+    let primary = proxy.nodes.primary();
+    let nodes: Vec<(String, NodeState)> = proxy
+        .nodes
+        .snapshot()
+        .iter()
+        .map(|n| (n.url().to_owned(), n.health.state()))
+        .collect();
+    proxy
+        .metrics
+        .render(&nodes, primary.as_ref().map(|n| n.url()))
+}
+
 pub fn metrics_report<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
     report_response(proxy, None)
 }

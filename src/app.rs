@@ -19,7 +19,10 @@ use crate::server;
 pub struct Running<N: Network> {
     pub proxy: Arc<Proxy<N>>,
     pub local_addr: SocketAddr,
+    /// Where the Prometheus exposition listens, when on.
+    pub metrics_addr: Option<SocketAddr>,
     server: JoinHandle<()>,
+    prometheus: Option<JoinHandle<()>>,
     checker: JoinHandle<()>,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -36,6 +39,9 @@ impl<N: Network> Running<N> {
         }
         let _ = (&mut self.server).await;
         self.checker.abort();
+        if let Some(p) = &self.prometheus {
+            p.abort();
+        }
     }
 }
 
@@ -43,6 +49,9 @@ impl<N: Network> Drop for Running<N> {
     fn drop(&mut self) {
         self.server.abort();
         self.checker.abort();
+        if let Some(p) = &self.prometheus {
+            p.abort();
+        }
     }
 }
 
@@ -56,6 +65,7 @@ pub async fn start<N: Network>(
     salt: u64,
 ) -> io::Result<Running<N>> {
     let listen = settings.listen;
+    let metrics = settings.metrics;
     let proxy = Proxy::new(settings, secret, net.clone(), clock, salt);
     proxy
         .add_nodes(nodes)
@@ -68,10 +78,26 @@ pub async fn start<N: Network>(
         let _ = stopped.await;
     }));
     let checker = tokio::spawn(probe::run(proxy.clone()));
+    let (prometheus, metrics_addr) = match metrics {
+        Some(addr) => {
+            let listener = net.bind(addr).await?;
+            let bound = listener.local_addr()?;
+            tracing::info!(%bound, "Prometheus metrics at /metrics");
+            let task = tokio::spawn(server::serve_prometheus(
+                proxy.clone(),
+                listener,
+                std::future::pending::<()>(),
+            ));
+            (Some(task), Some(bound))
+        }
+        None => (None, None),
+    };
     tracing::info!(%local_addr, "listening for the consensus client");
     Ok(Running {
         proxy,
         local_addr,
+        metrics_addr,
+        prometheus,
         server,
         checker,
         stop: Some(stop),

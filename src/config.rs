@@ -77,6 +77,14 @@ pub struct Cli {
     #[arg(long, env = "EB_HEALTH_INTERVAL", default_value_t = 5, value_parser = parse_timeout)]
     pub health_interval: u64,
 
+    /// Address for the Prometheus exposition (GET /metrics); "off" turns it off.
+    #[arg(long, env = "EB_METRICS_ADDR", default_value = "127.0.0.1:7070", value_parser = parse_metrics_addr)]
+    pub metrics_addr: MetricsAddr,
+
+    /// Log line format.
+    #[arg(long, env = "EB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Largest request body accepted from the CL, in bytes.
     #[arg(long, env = "EB_MAX_REQUEST_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_request_bytes: usize,
@@ -88,6 +96,26 @@ pub struct Cli {
     /// Most elements in one JSON-RPC batch.
     #[arg(long, env = "EB_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
+}
+
+/// Where the Prometheus exposition listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<SocketAddr>);
+
+fn parse_metrics_addr(s: &str) -> Result<MetricsAddr, String> {
+    match s.trim() {
+        "" | "off" | "none" | "false" => Ok(MetricsAddr(None)),
+        addr => addr
+            .parse()
+            .map(|a| MetricsAddr(Some(a)))
+            .map_err(|_| format!("{addr:?} is not host:port (or \"off\")")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_timeout(s: &str) -> Result<u64, String> {
@@ -230,6 +258,8 @@ pub fn resolve_node(
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Prometheus exposition address; `None` = off.
+    pub metrics: Option<SocketAddr>,
     pub fcu_majority: f64,
     pub default_timeout: Duration,
     pub payload_timeout: Duration,
@@ -243,6 +273,7 @@ impl Settings {
     pub fn from_cli(cli: &Cli) -> Self {
         Self {
             listen: SocketAddr::new(cli.listen_addr, cli.port),
+            metrics: cli.metrics_addr.0,
             fcu_majority: cli.fcu_majority,
             default_timeout: Duration::from_millis(cli.timeout),
             payload_timeout: Duration::from_millis(cli.get_payload_timeout),
@@ -258,6 +289,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            metrics: None,
             fcu_majority: 0.6,
             default_timeout: Duration::from_millis(7500),
             payload_timeout: Duration::from_millis(700),
@@ -364,6 +396,9 @@ mod tests {
         assert_eq!(cli.timeout, 7500);
         assert_eq!(cli.fcu_majority, 0.6);
         assert_eq!(cli.listen_addr.to_string(), "127.0.0.1");
+        assert_eq!(cli.metrics_addr, MetricsAddr(Some("127.0.0.1:7070".parse().expect("addr"))));
+        let off = Cli::try_parse_from(["executionbackup", "--metrics-addr", "off"]).expect("parses");
+        assert_eq!(off.metrics_addr, MetricsAddr(None));
         for bad in [
             ["--fcu-majority", "0"],
             ["--fcu-majority", "1.5"],

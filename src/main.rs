@@ -5,12 +5,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app;
-use executionbackup::config::{self, Cli};
+use executionbackup::config::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    init_logging(&cli.log_level, cli.log_format);
     let (settings, secret, nodes) = match config::load(&cli) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -84,12 +84,16 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

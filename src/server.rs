@@ -77,6 +77,48 @@ pub async fn serve<N: Network>(
     }
 }
 
+/// Serves the Prometheus text exposition (`GET /metrics`) until `shutdown` resolves.
+pub async fn serve_prometheus<N: Network>(
+    proxy: Arc<Proxy<N>>,
+    listener: N::Listener,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let proxy = proxy.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let proxy = proxy.clone();
+                    async move {
+                        let resp = if req.method() == Method::GET && req.uri().path() == "/metrics" {
+                            Response::builder()
+                                .header(CONTENT_TYPE, "text/plain; version=0.0.4")
+                                .body(Full::new(Bytes::from(admin::prometheus(&proxy))))
+                                .unwrap_or_default()
+                        } else {
+                            admin::json_error(StatusCode::NOT_FOUND, "only GET /metrics here")
+                        };
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+}
+
 async fn handle<N: Network>(proxy: Arc<Proxy<N>>, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_owned();
     match (req.method(), path.as_str()) {
