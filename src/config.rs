@@ -267,6 +267,8 @@ pub struct Settings {
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
     pub max_batch: usize,
+    /// The vote. Always [`crate::vote::decide`] outside tests of the tests.
+    pub vote: crate::vote::VoteFn,
 }
 
 impl Settings {
@@ -281,6 +283,7 @@ impl Settings {
             max_request_bytes: cli.max_request_bytes,
             max_response_bytes: cli.max_response_bytes,
             max_batch: cli.max_batch.max(1),
+            vote: crate::vote::decide,
         }
     }
 }
@@ -297,6 +300,7 @@ impl Default for Settings {
             max_request_bytes: 64 * 1024 * 1024,
             max_response_bytes: 128 * 1024 * 1024,
             max_batch: 1024,
+            vote: crate::vote::decide,
         }
     }
 }
@@ -396,8 +400,12 @@ mod tests {
         assert_eq!(cli.timeout, 7500);
         assert_eq!(cli.fcu_majority, 0.6);
         assert_eq!(cli.listen_addr.to_string(), "127.0.0.1");
-        assert_eq!(cli.metrics_addr, MetricsAddr(Some("127.0.0.1:7070".parse().expect("addr"))));
-        let off = Cli::try_parse_from(["executionbackup", "--metrics-addr", "off"]).expect("parses");
+        assert_eq!(
+            cli.metrics_addr,
+            MetricsAddr(Some("127.0.0.1:7070".parse().expect("addr")))
+        );
+        let off =
+            Cli::try_parse_from(["executionbackup", "--metrics-addr", "off"]).expect("parses");
         assert_eq!(off.metrics_addr, MetricsAddr(None));
         for bad in [
             ["--fcu-majority", "0"],

@@ -24,7 +24,7 @@ use crate::payload::PayloadMap;
 use crate::routing::{metric_label, Route};
 use crate::rpc::{self, Call, Incoming, Item, Reply, RpcError};
 use crate::upstream::UpstreamError;
-use crate::vote::{self, Answer, Kind, Outcome, Status};
+use crate::vote::{Answer, Kind, Outcome, Status};
 
 /// How many elements of one batch are in flight at once.
 const BATCH_CONCURRENCY: usize = 16;
@@ -295,7 +295,7 @@ impl<N: Network> Proxy<N> {
     fn decide(&self, call: &Call, kind: Kind, voted: &[Voted<N>]) -> Out {
         let eligible: Vec<&Voted<N>> = voted.iter().filter(|v| !v.node.do_not_use()).collect();
         let answers: Vec<Answer<'_>> = eligible.iter().map(|v| v.answer.as_answer()).collect();
-        let decision = vote::decide(kind, &answers, self.settings.fcu_majority);
+        let decision = (self.settings.vote)(kind, &answers, self.settings.fcu_majority);
         let kind_label = match kind {
             Kind::NewPayload => "newPayload",
             Kind::ForkchoiceUpdated => "forkchoiceUpdated",

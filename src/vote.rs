@@ -167,6 +167,10 @@ pub fn threshold(votes: usize, majority: f64) -> usize {
     ((votes as f64 * majority).round() as usize).max(1)
 }
 
+/// The signature of [`decide`]. The proxy holds one in its settings so the simulation can plug
+/// in a deliberately wrong vote and show that its invariants catch it.
+pub type VoteFn = fn(Kind, &[Answer<'_>], f64) -> Decision;
+
 /// Decides what to answer. `majority` is `--fcu-majority`, in (0, 1].
 pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
     let mut tally = Tally::default();
