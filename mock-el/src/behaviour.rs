@@ -552,7 +552,10 @@ mod tests {
                 Behaviour::rpc_error(-32000, "boom").scoped("eth_"),
             ),
             (r#"{"dead":true}"#, Behaviour::Dead(true)),
-            (r#"{"http_500":"eth_"}"#, Behaviour::http_500().scoped("eth_")),
+            (
+                r#"{"http_500":"eth_"}"#,
+                Behaviour::http_500().scoped("eth_"),
+            ),
             (r#"{"syncing_for_ms":1500}"#, Behaviour::SyncingForMs(1500)),
             (
                 r#"{"flaky":{"probability":0.5,"seed":3}}"#,
