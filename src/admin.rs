@@ -82,7 +82,7 @@ pub fn metrics_report<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
 }
 
 pub async fn recheck<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
-    let took = probe::probe_all(proxy).await;
+    let (took, _) = probe::probe_all(proxy).await;
     report_response(
         proxy,
         Some(u64::try_from(took.as_micros()).unwrap_or(u64::MAX)),
@@ -117,14 +117,30 @@ pub async fn add_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpRespon
             Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
         }
     }
-    let added = match proxy.add_nodes(configs) {
-        Ok(added) => added,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
+    // Probe before adding, so a node on another chain never gets traffic.
     let started = tokio::time::Instant::now();
-    for node in &added {
-        let (state, why) = probe::probe(node).await;
-        node.health.set_state(node.url(), state, &why);
+    let nodes = proxy.make_nodes(configs);
+    let mut results = Vec::new();
+    for node in &nodes {
+        let result = probe::probe(node).await;
+        if let Err(expected) = proxy.check_chain(result.chain_id.as_deref()) {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "{} is on chain {}, the other nodes on {expected}: nothing added",
+                    node.url(),
+                    result.chain_id.unwrap_or_default()
+                ),
+            );
+        }
+        results.push(result);
+    }
+    if let Err(e) = proxy.nodes.add(nodes.clone()) {
+        return json_error(StatusCode::BAD_REQUEST, &e.to_string());
+    }
+    for (node, result) in nodes.iter().zip(results) {
+        tracing::info!(node = node.url(), "node added through the API");
+        let _ = probe::apply(proxy, node, result);
     }
     proxy.nodes.primary();
     report_response(

@@ -15,6 +15,23 @@ use crate::probe;
 use crate::proxy::Proxy;
 use crate::server;
 
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Nodes(String),
+    #[error("refusing to start: {0}")]
+    WrongChain(String),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] io::Error),
+}
+
+impl StartError {
+    /// Configuration problems (exit code 2) as opposed to run-time failures.
+    pub fn is_config(&self) -> bool {
+        !matches!(self, Self::Listen(_))
+    }
+}
+
 /// A running proxy.
 pub struct Running<N: Network> {
     pub proxy: Arc<Proxy<N>>,
@@ -63,14 +80,17 @@ pub async fn start<N: Network>(
     secret: JwtSecret,
     nodes: Vec<NodeConfig>,
     salt: u64,
-) -> io::Result<Running<N>> {
+) -> Result<Running<N>, StartError> {
     let listen = settings.listen;
     let metrics = settings.metrics;
     let proxy = Proxy::new(settings, secret, net.clone(), clock, salt);
     proxy
         .add_nodes(nodes)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    probe::probe_all(&proxy).await;
+        .map_err(|e| StartError::Nodes(e.to_string()))?;
+    let (_, wrong_chain) = probe::probe_all(&proxy).await;
+    if !wrong_chain.is_empty() {
+        return Err(StartError::WrongChain(wrong_chain.join("; ")));
+    }
     let listener = net.bind(listen).await?;
     let local_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();

@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::Parser;
 use eb_transport::{JwtError, JwtSecret};
 
+pub use crate::produce::PayloadSelection;
+
 /// What can be wrong with the configuration. `main` prints it on one line and exits with 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -72,6 +74,11 @@ pub struct Cli {
     /// CL's own: Prysm allows about 300 ms at Gloas, Lighthouse 2 s).
     #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = 700, value_parser = parse_timeout)]
     pub get_payload_timeout: u64,
+
+    /// Which payload engine_getPayload returns when several nodes built one: the primary's, or
+    /// the highest blockValue.
+    #[arg(long, env = "EB_PAYLOAD_SELECTION", value_enum, default_value_t = PayloadSelection::Primary)]
+    pub payload_selection: PayloadSelection,
 
     /// Seconds between health probes of every node.
     #[arg(long, env = "EB_HEALTH_INTERVAL", default_value_t = 5, value_parser = parse_timeout)]
@@ -263,6 +270,7 @@ pub struct Settings {
     pub fcu_majority: f64,
     pub default_timeout: Duration,
     pub payload_timeout: Duration,
+    pub payload_selection: PayloadSelection,
     pub health_interval: Duration,
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
@@ -279,6 +287,7 @@ impl Settings {
             fcu_majority: cli.fcu_majority,
             default_timeout: Duration::from_millis(cli.timeout),
             payload_timeout: Duration::from_millis(cli.get_payload_timeout),
+            payload_selection: cli.payload_selection,
             health_interval: Duration::from_secs(cli.health_interval),
             max_request_bytes: cli.max_request_bytes,
             max_response_bytes: cli.max_response_bytes,
@@ -296,6 +305,7 @@ impl Default for Settings {
             fcu_majority: 0.6,
             default_timeout: Duration::from_millis(7500),
             payload_timeout: Duration::from_millis(700),
+            payload_selection: PayloadSelection::Primary,
             health_interval: Duration::from_secs(5),
             max_request_bytes: 64 * 1024 * 1024,
             max_response_bytes: 128 * 1024 * 1024,

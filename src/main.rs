@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Parser;
 use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app;
@@ -29,7 +28,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("executionbackup: {e:#}");
-            ExitCode::FAILURE
+            let config = e
+                .downcast_ref::<app::StartError>()
+                .is_some_and(app::StartError::is_config);
+            if config {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -48,8 +54,8 @@ async fn run(
         nodes,
         rand::random(),
     )
-    .await
-    .with_context(|| format!("cannot listen on {listen}"))?;
+    .await?;
+    tracing::debug!(%listen, "started");
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     tokio::spawn(async {

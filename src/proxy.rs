@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::config::{NodeConfig, Settings};
 use crate::health::NodeState;
+use crate::merge;
 use crate::metrics::Metrics;
 use crate::node::{CallResult, Node};
 use crate::nodes::{NodeSet, SetError};
@@ -54,6 +55,8 @@ pub struct Proxy<N: Network> {
     enqueue: Mutex<()>,
     /// Capabilities already warned about (some node lacks them).
     warned_capabilities: Mutex<HashSet<String>>,
+    /// The chain every node must be on: the first `eth_chainId` answer seen.
+    chain_id: Mutex<Option<String>>,
 }
 
 /// One node's answer to a voted call, parsed.
@@ -153,12 +156,13 @@ impl<N: Network> Proxy<N> {
             metrics: Metrics::default(),
             enqueue: Mutex::new(()),
             warned_capabilities: Mutex::new(HashSet::new()),
+            chain_id: Mutex::new(None),
         })
     }
 
-    /// Creates nodes for `configs` and adds them to the set (all or none).
-    pub fn add_nodes(&self, configs: Vec<NodeConfig>) -> Result<Vec<Arc<Node<N>>>, SetError> {
-        let nodes: Vec<Arc<Node<N>>> = configs
+    /// Creates nodes (starting their lanes) without adding them to the set.
+    pub fn make_nodes(&self, configs: Vec<NodeConfig>) -> Vec<Arc<Node<N>>> {
+        configs
             .into_iter()
             .map(|c| {
                 Node::new(
@@ -169,7 +173,12 @@ impl<N: Network> Proxy<N> {
                     self.settings.max_response_bytes,
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// Creates nodes for `configs` and adds them to the set (all or none).
+    pub fn add_nodes(&self, configs: Vec<NodeConfig>) -> Result<Vec<Arc<Node<N>>>, SetError> {
+        let nodes = self.make_nodes(configs);
         self.nodes.add(nodes.clone())?;
         for n in &nodes {
             tracing::info!(
@@ -180,6 +189,32 @@ impl<N: Network> Proxy<N> {
             );
         }
         Ok(nodes)
+    }
+
+    /// Checks a node's `eth_chainId` answer against the proxy's chain, settling the chain on the
+    /// first answer. `Err` carries the expected chain id.
+    pub fn check_chain(&self, chain_id: Option<&str>) -> Result<(), String> {
+        let Some(chain_id) = chain_id else {
+            return Ok(());
+        };
+        let mut known = self.chain_id.lock().unwrap_or_else(|p| p.into_inner());
+        match known.as_deref() {
+            None => {
+                tracing::info!(chain_id, "chain settled");
+                *known = Some(chain_id.to_owned());
+                Ok(())
+            }
+            Some(k) if k.eq_ignore_ascii_case(chain_id) => Ok(()),
+            Some(k) => Err(k.to_owned()),
+        }
+    }
+
+    /// The chain id every node must report, once known.
+    pub fn chain_id(&self) -> Option<String> {
+        self.chain_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Answers a whole request body. `None` when nothing is to be sent back (notifications).
@@ -228,8 +263,10 @@ impl<N: Network> Proxy<N> {
             Route::NewPayload => self.voted(call, Kind::NewPayload).await,
             Route::ForkchoiceUpdated => self.voted(call, Kind::ForkchoiceUpdated).await,
             Route::GetPayload => self.get_payload(call).await,
-            Route::ClientVersion => self.client_version(call).await,
+            Route::ClientVersion => self.merged(call, merge::concat_arrays).await,
             Route::Capabilities => self.capabilities(call).await,
+            Route::BlobsPerIndex => self.merged(call, merge::merge_per_index).await,
+            Route::BlobsAllOrNothing => self.merged(call, merge::first_complete).await,
             Route::Primary => self.forward(call).await,
             Route::Refused => Out::Error(RpcError::method_not_found(&call.method)),
         }
@@ -401,40 +438,6 @@ impl<N: Network> Proxy<N> {
         (!builds.is_empty()).then(|| self.payloads.insert(builds, call.bytes.clone()))
     }
 
-    // ---- block production ----------------------------------------------------------------
-
-    async fn get_payload(&self, call: &Call) -> Out {
-        let Some(id) = first_string_param(call) else {
-            return Out::Error(RpcError::new(
-                rpc::INVALID_PARAMS,
-                "Invalid params: expected [payloadId]",
-            ));
-        };
-        let Some(entry) = self.payloads.get(&id) else {
-            return Out::Error(RpcError::new(rpc::UNKNOWN_PAYLOAD, "Unknown payload"));
-        };
-        let order = self.nodes.failover_order();
-        let mut last_error = None;
-        for node in &order {
-            let Some(build) = entry.builds.iter().find(|b| b.node_id == node.id) else {
-                continue;
-            };
-            let body = call.with_params(&format!("[\"{}\"]", build.payload_id));
-            match self
-                .read_from(node, call, body, self.settings.payload_timeout)
-                .await
-            {
-                Ok(out) => return out,
-                Err(e) => last_error = Some(e),
-            }
-            self.metrics.failover();
-        }
-        Out::Error(RpcError::internal(format!(
-            "no execution client could return the payload{}",
-            last_error.map(|e| format!(": {e}")).unwrap_or_default()
-        )))
-    }
-
     // ---- reads -----------------------------------------------------------------------------
 
     /// The primary, and on a transport failure, timeout or unusable answer the next node.
@@ -463,7 +466,7 @@ impl<N: Network> Proxy<N> {
     }
 
     /// One call to one node; `Err` means "try another node".
-    async fn read_from(
+    pub(crate) async fn read_from(
         &self,
         node: &Arc<Node<N>>,
         call: &Call,
@@ -531,72 +534,35 @@ impl<N: Network> Proxy<N> {
         (ok, error)
     }
 
-    /// engine_getClientVersionV1: every node's array, concatenated (the spec's rule for
-    /// multiplexers).
-    async fn client_version(&self, call: &Call) -> Out {
+    /// Asks every answering node and merges the successful results with `merge`.
+    async fn merged(&self, call: &Call, merge: fn(&[&[u8]]) -> Vec<u8>) -> Out {
         let (answers, error) = self.ask_all(call).await;
         if answers.is_empty() {
             return Out::Error(
                 error.unwrap_or_else(|| RpcError::internal("no execution client is answering")),
             );
         }
-        let mut all: Vec<&RawValue> = Vec::new();
-        for (node, raw) in &answers {
-            match serde_json::from_slice::<Vec<&RawValue>>(raw) {
-                Ok(list) => all.extend(list),
-                Err(_) => tracing::warn!(
-                    node = node.url(),
-                    "getClientVersionV1 answer is not an array"
-                ),
-            }
-        }
-        Out::Result(Bytes::from(
-            serde_json::to_vec(&all).unwrap_or_else(|_| b"[]".to_vec()),
-        ))
+        let results: Vec<&[u8]> = answers.iter().map(|(_, raw)| &raw[..]).collect();
+        Out::Result(Bytes::from(merge(&results)))
     }
 
     /// engine_exchangeCapabilities: only what every answering node supports.
     async fn capabilities(&self, call: &Call) -> Out {
         let (answers, error) = self.ask_all(call).await;
-        let mut lists: Vec<(Arc<Node<N>>, Vec<String>)> = Vec::new();
-        for (node, raw) in answers {
-            match serde_json::from_slice::<Vec<String>>(&raw) {
-                Ok(list) => lists.push((node, list)),
-                Err(_) => tracing::warn!(
-                    node = node.url(),
-                    "exchangeCapabilities answer is not a list of strings"
-                ),
-            }
-        }
-        let Some((_, first)) = lists.first() else {
+        let results: Vec<&[u8]> = answers.iter().map(|(_, raw)| &raw[..]).collect();
+        let Some((common, dropped)) = merge::intersect_lists(&results) else {
             return Out::Error(
                 error.unwrap_or_else(|| RpcError::internal("no execution client is answering")),
             );
         };
-        let mut union: Vec<String> = first.clone();
-        for (_, list) in &lists[1..] {
-            for m in list {
-                if !union.contains(m) {
-                    union.push(m.clone());
-                }
-            }
-        }
-        let mut common = Vec::new();
-        for method in union {
-            let lacking: Vec<&str> = lists
-                .iter()
-                .filter(|(_, l)| !l.contains(&method))
-                .map(|(n, _)| n.url())
-                .collect();
-            if lacking.is_empty() {
-                common.push(method);
-            } else if self
+        for method in dropped {
+            let first_time = self
                 .warned_capabilities
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(method.clone())
-            {
-                tracing::warn!(%method, nodes = ?lacking, "not every node supports this method; not offered to the CL");
+                .insert(method.clone());
+            if first_time {
+                tracing::warn!(%method, "not every node supports this method; not offered to the CL");
             }
         }
         Out::Result(Bytes::from(
@@ -681,12 +647,6 @@ fn fcu_result(status: &[u8], payload_id: Option<&str>) -> Bytes {
     }
     out.push(b'}');
     Bytes::from(out)
-}
-
-fn first_string_param(call: &Call) -> Option<String> {
-    let params = call.params.as_ref()?;
-    let list: Vec<Cow<'_, str>> = serde_json::from_slice(params).ok()?;
-    list.into_iter().next().map(Cow::into_owned)
 }
 
 /// Parses a request body and answers it (used by the HTTP server and by tests).

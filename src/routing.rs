@@ -13,6 +13,10 @@ pub enum Route {
     ClientVersion,
     /// `engine_exchangeCapabilities`: every live node, answers intersected.
     Capabilities,
+    /// `engine_getBlobsV1`/`V3`: every live node, merged per requested hash.
+    BlobsPerIndex,
+    /// `engine_getBlobsV2`: every live node, the first complete answer (all or nothing).
+    BlobsAllOrNothing,
     /// Reads and everything else in the served namespaces: the primary, failing over.
     Primary,
     /// Not served (outside `engine_`, `eth_`, `net_`, `web3_`): -32601 without asking any EL.
@@ -32,6 +36,10 @@ impl Route {
                 Self::ClientVersion
             } else if rest == "exchangeCapabilities" {
                 Self::Capabilities
+            } else if rest == "getBlobsV1" || rest == "getBlobsV3" {
+                Self::BlobsPerIndex
+            } else if rest == "getBlobsV2" {
+                Self::BlobsAllOrNothing
             } else {
                 Self::Primary
             }
@@ -131,8 +139,7 @@ mod tests {
         for m in [
             "engine_getPayloadBodiesByHashV1",
             "engine_getPayloadBodiesByRangeV2",
-            "engine_getBlobsV1",
-            "engine_getBlobsV3",
+            "engine_getBlobsV4",
             "engine_getInclusionListV1",
             "engine_exchangeTransitionConfigurationV1",
             "engine_hasBlobs",
@@ -149,6 +156,9 @@ mod tests {
             Route::Capabilities
         );
         assert_eq!(Route::of("engine_getClientVersionV1"), Route::ClientVersion);
+        assert_eq!(Route::of("engine_getBlobsV1"), Route::BlobsPerIndex);
+        assert_eq!(Route::of("engine_getBlobsV3"), Route::BlobsPerIndex);
+        assert_eq!(Route::of("engine_getBlobsV2"), Route::BlobsAllOrNothing);
         for m in [
             "admin_addPeer",
             "debug_setHead",
