@@ -70,6 +70,10 @@ pub struct Cli {
     #[arg(long, env = "EB_DEV")]
     pub dev: bool,
 
+    /// Print a fresh engine JWT signed with --jwt-secret (valid for 60 s) and exit.
+    #[arg(long)]
+    pub print_token: bool,
+
     /// Deadline in milliseconds for engine_getPayload across the building nodes (well inside the
     /// CL's own: Prysm allows about 300 ms at Gloas, Lighthouse 2 s).
     #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = 700, value_parser = parse_timeout)]

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod dev;
 pub mod health;
 pub mod merge;
 pub mod metrics;

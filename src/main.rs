@@ -3,13 +3,19 @@ use std::sync::Arc;
 
 use clap::Parser;
 use eb_transport::{SystemClock, TokioNet};
-use executionbackup::app;
 use executionbackup::config::{self, Cli, LogFormat};
+use executionbackup::{app, dev};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
+    if cli.print_token {
+        return print_token(&cli);
+    }
+    if cli.dev {
+        return run_dev(&cli);
+    }
     let (settings, secret, nodes) = match config::load(&cli) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -36,6 +42,41 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+fn print_token(cli: &Cli) -> ExitCode {
+    let Some(path) = cli.jwt_secret.as_deref() else {
+        eprintln!("executionbackup: --print-token needs --jwt-secret");
+        return ExitCode::from(2);
+    };
+    match eb_transport::JwtSecret::from_file(path) {
+        Ok(secret) => {
+            println!("{}", dev::fresh_token(&secret));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("executionbackup: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_dev(cli: &Cli) -> ExitCode {
+    let settings = config::Settings::from_cli(cli);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("executionbackup: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dev::run(settings, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("executionbackup --dev: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,155 @@
+//! `--dev`: a first run with nothing else installed.
+//!
+//! Starts three in-process mock execution clients (two VALID, one switchable through its control
+//! API), writes a fresh JWT secret to a temporary file, and runs the proxy in front of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use eb_transport::jwt::{self, Claims};
+use eb_transport::{JwtSecret, SystemClock, TokioNet};
+use mock_el::{ControlHandle, MockEl, MockElHandle, Status};
+
+use crate::config::{self, NodeSpec, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("cannot write the dev JWT secret to {path}: {source}")]
+    Secret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start a mock execution client: {0}")]
+    Mock(#[from] mock_el::MockElError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+}
+
+/// The embedded mock ELs; dropping it stops them.
+pub struct DevNodes {
+    pub secret: JwtSecret,
+    pub secret_path: PathBuf,
+    pub els: Vec<MockElHandle>,
+    pub control: ControlHandle,
+    pub nodes: Vec<config::NodeConfig>,
+}
+
+/// Writes a secret and starts the mock ELs on ephemeral loopback ports.
+pub async fn start_nodes(default_timeout: Duration) -> Result<DevNodes, DevError> {
+    let secret = JwtSecret::from_bytes(rand::random());
+    let dir = std::env::temp_dir().join(format!("executionbackup-dev-{}", std::process::id()));
+    let secret_path = dir.join("jwt.hex");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&secret_path, format!("0x{}\n", secret.to_hex())))
+        .map_err(|source| DevError::Secret {
+            path: secret_path.clone(),
+            source,
+        })?;
+    let loopback: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut els = Vec::new();
+    for (i, name) in ["el-1", "el-2", "el-3-switchable"].into_iter().enumerate() {
+        let el = MockEl::builder()
+            .secret(secret.clone())
+            .name(name)
+            .seed(i as u64 + 1)
+            .status(Status::Valid)
+            .spawn(TokioNet, loopback)
+            .await?;
+        els.push(el);
+    }
+    let control = els[2].spawn_control(TokioNet, loopback).await?;
+    let nodes = els
+        .iter()
+        .map(|el| {
+            let spec = NodeSpec::parse(&el.url())?;
+            config::resolve_node(spec, Some(&secret), default_timeout)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(DevNodes {
+        secret,
+        secret_path,
+        els,
+        control,
+        nodes,
+    })
+}
+
+/// A token for the CL side, valid for about a minute.
+pub fn fresh_token(secret: &JwtSecret) -> String {
+    let iat = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    jwt::sign(
+        secret,
+        &Claims {
+            iat,
+            ..Claims::default()
+        },
+    )
+}
+
+/// The text printed once the proxy listens.
+pub fn banner(dev: &DevNodes, settings: &Settings, proxy_url: &str) -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "executionbackup".into());
+    let secret = dev.secret_path.display();
+    let els: Vec<String> = dev
+        .els
+        .iter()
+        .map(|e| format!("{} ({})", e.url(), e.name()))
+        .collect();
+    let payload = r#"{"jsonrpc":"2.0","id":1,"method":"engine_newPayloadV3","params":[{"parentHash":"0x1111111111111111111111111111111111111111111111111111111111111111","feeRecipient":"0x0000000000000000000000000000000000000000","stateRoot":"0x0000000000000000000000000000000000000000000000000000000000000000","receiptsRoot":"0x0000000000000000000000000000000000000000000000000000000000000000","logsBloom":"0x00","prevRandao":"0x0000000000000000000000000000000000000000000000000000000000000000","blockNumber":"0x1","gasLimit":"0x1c9c380","gasUsed":"0x0","timestamp":"0x6553f100","extraData":"0x","baseFeePerGas":"0x7","blockHash":"0x2222222222222222222222222222222222222222222222222222222222222222","transactions":[],"withdrawals":[],"blobGasUsed":"0x0","excessBlobGas":"0x0"},[],"0x0000000000000000000000000000000000000000000000000000000000000000"]}"#;
+    format!(
+        "\n\
+executionbackup --dev\n\
+  proxy (CL side):   {proxy_url}   (metrics: GET {proxy_url}/metrics)\n\
+  mock ELs:          {els}\n\
+  JWT secret:        {secret}\n\
+  el-3 control API:  {control}\n\
+\n\
+Send a newPayload through the vote (token valid 60 s; `{exe} --print-token --jwt-secret {secret}` makes a new one):\n\
+\n\
+curl -s {proxy_url} -H 'Content-Type: application/json' -H 'Authorization: Bearer {token}' -d '{payload}'\n\
+\n\
+Make el-3 answer INVALID, then send the same request again: the answer turns to SYNCING.\n\
+\n\
+curl -s -X POST {control}/behaviour -d '{{\"status\":\"INVALID\"}}'\n\
+\n\
+Majority {majority}, per-node timeout {timeout} ms. Ctrl-C stops everything.\n",
+        els = els.join(", "),
+        control = dev.control.url(),
+        token = fresh_token(&dev.secret),
+        majority = settings.fcu_majority,
+        timeout = settings.default_timeout.as_millis(),
+    )
+}
+
+/// Runs the proxy in front of the embedded mocks until `shutdown` resolves.
+pub async fn run(
+    mut settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let dev = start_nodes(settings.default_timeout).await?;
+    if settings.metrics.is_some_and(|m| m.port() == 7070) {
+        // Keep the default metrics port free for a real instance on the same machine.
+        settings.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    let running = crate::app::start(
+        TokioNet,
+        Arc::new(SystemClock),
+        settings.clone(),
+        dev.secret.clone(),
+        dev.nodes.clone(),
+        rand::random(),
+    )
+    .await?;
+    println!("{}", banner(&dev, &settings, &running.url()));
+    shutdown.await;
+    running.shutdown().await;
+    let _ = std::fs::remove_file(&dev.secret_path);
+    Ok(())
+}
