@@ -5,7 +5,8 @@
 //! configuration; each kind has one slot, so setting a kind again replaces the previous value
 //! (except [`Behaviour::InvalidHash`] and [`Behaviour::Blobs`], which add to sets). The same
 //! values travel as JSON through the control API, e.g. `{"status":"INVALID"}`,
-//! `{"latency":{"min_ms":5,"max_ms":20,"scope":"engine_newPayload"}}`, `{"hang":null}`.
+//! `{"latency":{"min_ms":5,"max_ms":20,"scope":"engine_newPayload"}}`, `{"hang":"*"}` (a scope of
+//! `"*"` or `null` means every method).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -71,10 +72,10 @@ impl FromStr for Status {
     }
 }
 
-/// Which JSON-RPC methods a fault applies to. JSON: `null` for all, or a method-name prefix
-/// such as `"engine_getPayload"` (which also matches `"engine_getPayloadV3"`).
+/// Which JSON-RPC methods a fault applies to. JSON: `"*"` (or `null`) for all, or a method-name
+/// prefix such as `"engine_getPayload"` (which also matches `"engine_getPayloadV3"`).
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(from = "Option<String>", into = "Option<String>")]
+#[serde(from = "Option<String>", into = "String")]
 pub enum Scope {
     #[default]
     All,
@@ -97,15 +98,19 @@ impl Scope {
 
 impl From<Option<String>> for Scope {
     fn from(v: Option<String>) -> Self {
-        v.map_or(Scope::All, Scope::Prefix)
+        match v {
+            None => Scope::All,
+            Some(p) if p == "*" => Scope::All,
+            Some(p) => Scope::Prefix(p),
+        }
     }
 }
 
-impl From<Scope> for Option<String> {
+impl From<Scope> for String {
     fn from(s: Scope) -> Self {
         match s {
-            Scope::All => None,
-            Scope::Prefix(p) => Some(p),
+            Scope::All => "*".to_string(),
+            Scope::Prefix(p) => p,
         }
     }
 }
@@ -539,6 +544,7 @@ mod tests {
                 Behaviour::Status(Status::Invalid),
             ),
             (r#"{"hang":null}"#, Behaviour::hang()),
+            (r#"{"hang":"*"}"#, Behaviour::hang()),
             (
                 r#"{"hang":"engine_getPayload"}"#,
                 Behaviour::hang().scoped("engine_getPayload"),
@@ -567,6 +573,17 @@ mod tests {
             assert_eq!(parsed, expected, "{json}");
         }
         assert!(serde_json::from_str::<Behaviour>(r#"{"explode":1}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&Behaviour::hang()).expect("json"),
+            r#"{"hang":"*"}"#
+        );
+        let mut s = Settings::default();
+        assert_eq!(
+            serde_json::to_value(&s).expect("json")["hang"],
+            serde_json::Value::Null
+        );
+        s.apply(Behaviour::hang(), Instant::now());
+        assert_eq!(serde_json::to_value(&s).expect("json")["hang"], "*");
     }
 
     #[test]

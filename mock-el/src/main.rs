@@ -13,7 +13,8 @@ use mock_el::{Behaviour, LatestValid, MockEl, RpcFailure, Scope, Status, B256};
 const AFTER_HELP: &str = r#"BEHAVIOURS
   Every flag below is also an environment variable (shown in [env: ...]) and can be changed at
   run time through the control API. Faults (latency, hang, close, 500, rpc error, flaky) apply to
-  every method, or only to methods starting with --fault-scope.
+  every method, or only to methods starting with --fault-scope (a scope of "*" or null in the
+  control API's JSON means every method).
 
   --status S            VALID / INVALID / SYNCING / ACCEPTED / INVALID_BLOCK_HASH for newPayload
                         and forkchoiceUpdated (fcU answers SYNCING instead of ACCEPTED;
@@ -39,9 +40,9 @@ CONTROL API (per EL, no auth, JSON; port = engine port + --control-port-offset, 
   POST   /behaviour           one behaviour or an array, e.g.
                                 {"status":"INVALID"}   {"invalid_hash":"0x.."}   {"invalid_every":3}
                                 {"latency":{"min_ms":5,"max_ms":50,"scope":"engine_getPayload"}}
-                                {"hang":null}  {"hang":"engine_newPayload"}  {"dead":true}
-                                {"close_mid_response":null}  {"http_500":"eth_"}
-                                {"rpc_error":{"code":-32000,"message":"boom","scope":null}}
+                                {"hang":"*"}  {"hang":"engine_newPayload"}  {"dead":true}
+                                {"close_mid_response":"*"}  {"http_500":"eth_"}
+                                {"rpc_error":{"code":-32000,"message":"boom","scope":"*"}}
                                 {"syncing_for_ms":5000}  {"flaky":{"probability":0.2,"seed":7}}
                                 {"latest_valid_hash":"null"|"zero"|"parent"|{"hash":"0x.."}}
                                 {"validation_error":"..."}  {"block_value":"0x3b9aca00"}

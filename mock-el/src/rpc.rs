@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -191,12 +191,6 @@ pub(crate) fn leading<'a, A: Deserialize<'a>, B: Deserialize<'a>>(
 /// Decodes the first param only.
 pub(crate) fn first<'a, A: Deserialize<'a>>(params: Option<&'a RawValue>) -> Result<A, RpcError> {
     leading::<A, IgnoredAny>(params).map(|l| l.0)
-}
-
-/// Decodes an owned value (for small params).
-#[allow(dead_code)]
-pub(crate) fn owned<T: DeserializeOwned>(raw: &RawValue) -> Result<T, RpcError> {
-    serde_json::from_str(raw.get()).map_err(RpcError::invalid_params)
 }
 
 #[cfg(test)]

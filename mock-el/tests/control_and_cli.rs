@@ -109,7 +109,16 @@ async fn control_api_changes_behaviour_and_reads_the_log() {
     let (status, _) = get(&format!("{base}/nowhere")).await;
     assert_eq!(status, 404);
 
+    let (_, settings) = send(
+        reqwest::Method::POST,
+        &format!("{base}/behaviour"),
+        r#"{"close_mid_response":null}"#,
+    )
+    .await;
+    assert_eq!(settings["close_mid_response"], "*", "every method");
+
     let (_, settings) = send(reqwest::Method::POST, &format!("{base}/reset"), "").await;
+    assert_eq!(settings["close_mid_response"], Value::Null);
     assert_eq!(settings["status"], "VALID");
     assert_eq!(settings["syncing_remaining_ms"], Value::Null);
     assert_eq!(settings["http_500"], Value::Null);
