@@ -41,7 +41,10 @@ pub async fn serve<N: Network>(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // Biased: polling order is fixed, so simulations replay exactly.
         tokio::select! {
+            biased;
+            () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let proxy = proxy.clone();
@@ -67,11 +70,11 @@ pub async fn serve<N: Network>(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            () = &mut shutdown => break,
         }
     }
     drop(listener);
     tokio::select! {
+        biased;
         () = graceful.shutdown() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed, closing remaining connections"),
     }
@@ -86,6 +89,8 @@ pub async fn serve_prometheus<N: Network>(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            biased;
+            () = &mut shutdown => break,
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -114,7 +119,6 @@ pub async fn serve_prometheus<N: Network>(
                     let _ = conn.await;
                 });
             }
-            () = &mut shutdown => break,
         }
     }
 }
