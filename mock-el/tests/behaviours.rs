@@ -368,7 +368,7 @@ async fn http_500_and_rpc_errors() {
 async fn syncing_for_a_while_then_back_to_normal() {
     let el = spawn(builder()).await;
     let rpc = Rpc::new(&el);
-    el.set(Behaviour::syncing_for(Duration::from_millis(400)));
+    el.set(Behaviour::syncing_for(Duration::from_millis(600)));
     let s = rpc
         .call("engine_newPayloadV3", new_payload_params(1, &hash(1000)))
         .await;
@@ -388,7 +388,7 @@ async fn syncing_for_a_while_then_back_to_normal() {
         json!({"startingBlock":"0x0","currentBlock":"0x0","highestBlock":"0x1"})
     );
     assert!(el.settings().syncing_until.is_some());
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(650)).await;
     let s = rpc
         .call("engine_newPayloadV3", new_payload_params(1, &hash(1000)))
         .await;
