@@ -104,6 +104,15 @@ pub struct Cli {
     #[arg(long, env = "EB_MAX_RESPONSE_BYTES", default_value_t = 128 * 1024 * 1024)]
     pub max_response_bytes: usize,
 
+    /// Most client connections served at once; further connections are closed at once.
+    #[arg(long, env = "EB_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+
+    /// Most calls in flight to one node at once (reads and voted calls); beyond it the call
+    /// counts as that node not answering (reads fail over).
+    #[arg(long, env = "EB_MAX_IN_FLIGHT_PER_NODE", default_value_t = 128)]
+    pub max_in_flight_per_node: usize,
+
     /// Most elements in one JSON-RPC batch.
     #[arg(long, env = "EB_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
@@ -279,6 +288,8 @@ pub struct Settings {
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
     pub max_batch: usize,
+    pub max_connections: usize,
+    pub max_in_flight_per_node: usize,
     /// The vote. Always [`crate::vote::decide`] outside tests of the tests.
     pub vote: crate::vote::VoteFn,
 }
@@ -296,6 +307,8 @@ impl Settings {
             max_request_bytes: cli.max_request_bytes,
             max_response_bytes: cli.max_response_bytes,
             max_batch: cli.max_batch.max(1),
+            max_connections: cli.max_connections.max(1),
+            max_in_flight_per_node: cli.max_in_flight_per_node.max(1),
             vote: crate::vote::decide,
         }
     }
@@ -314,6 +327,8 @@ impl Default for Settings {
             max_request_bytes: 64 * 1024 * 1024,
             max_response_bytes: 128 * 1024 * 1024,
             max_batch: 1024,
+            max_connections: 256,
+            max_in_flight_per_node: 128,
             vote: crate::vote::decide,
         }
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eb_transport::{Network, SharedClock, TokenCache};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::{NodeConfig, NodeSpec};
@@ -37,6 +37,8 @@ pub struct Node<N: Network> {
     pub upstream: Arc<Upstream<N>>,
     pub health: Health,
     lane: mpsc::Sender<Job>,
+    /// Bounds the calls in flight to this node.
+    in_flight: Arc<Semaphore>,
 }
 
 impl<N: Network> Node<N> {
@@ -47,6 +49,7 @@ impl<N: Network> Node<N> {
         net: N,
         clock: SharedClock,
         max_response: usize,
+        max_in_flight: usize,
     ) -> Arc<Self> {
         let upstream = Arc::new(Upstream::new(
             net,
@@ -56,7 +59,8 @@ impl<N: Network> Node<N> {
             max_response,
         ));
         let (lane, rx) = mpsc::channel(LANE_DEPTH);
-        tokio::spawn(serve_lane(upstream.clone(), rx));
+        let in_flight = Arc::new(Semaphore::new(max_in_flight));
+        tokio::spawn(serve_lane(upstream.clone(), rx, in_flight.clone()));
         Arc::new(Self {
             id,
             timeout: config.timeout,
@@ -64,6 +68,7 @@ impl<N: Network> Node<N> {
             spec: config.spec,
             upstream,
             lane,
+            in_flight,
         })
     }
 
@@ -95,6 +100,9 @@ impl<N: Network> Node<N> {
 
     /// An unordered call (reads), bounded by `timeout`.
     pub async fn call(&self, body: Bytes, timeout: Duration) -> CallResult {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return Err(UpstreamError::Overloaded);
+        };
         match tokio::time::timeout(timeout, self.upstream.call(body)).await {
             Ok(result) => result,
             Err(_) => Err(UpstreamError::Timeout),
@@ -102,12 +110,18 @@ impl<N: Network> Node<N> {
     }
 }
 
-async fn serve_lane<N: Network>(upstream: Arc<Upstream<N>>, mut rx: mpsc::Receiver<Job>) {
+async fn serve_lane<N: Network>(
+    upstream: Arc<Upstream<N>>,
+    mut rx: mpsc::Receiver<Job>,
+    in_flight: Arc<Semaphore>,
+) {
     while let Some(job) = rx.recv().await {
         if job.reply.is_closed() {
             continue;
         }
-        let result = if Instant::now() >= job.deadline {
+        // Ordered calls wait for a slot rather than fail: they are few, and must not be lost.
+        let permit = tokio::time::timeout_at(job.deadline, in_flight.acquire()).await;
+        let result = if !matches!(permit, Ok(Ok(_))) || Instant::now() >= job.deadline {
             Err(UpstreamError::Timeout)
         } else {
             match tokio::time::timeout_at(job.deadline, upstream.call(job.body)).await {

@@ -171,6 +171,7 @@ impl<N: Network> Proxy<N> {
                     self.net.clone(),
                     self.clock.clone(),
                     self.settings.max_response_bytes,
+                    self.settings.max_in_flight_per_node,
                 )
             })
             .collect()

@@ -25,8 +25,9 @@ use crate::admin;
 use crate::proxy::{self, Proxy};
 use crate::rpc::{self, RpcError};
 
-/// A client has this long to send its request headers (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client has this long to send a request's headers, counted from the end of the previous
+/// response on a kept-alive connection: it is both the slowloris guard and the idle timeout.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// In-flight requests get this long to finish after shutdown starts.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -39,6 +40,8 @@ pub async fn serve<N: Network>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(proxy.settings.max_connections));
+    let mut refusing = false;
     tokio::pin!(shutdown);
     loop {
         // Biased: polling order is fixed, so simulations replay exactly.
@@ -46,7 +49,16 @@ pub async fn serve<N: Network>(
             biased;
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        if !refusing {
+                            tracing::warn!(%peer, limit = proxy.settings.max_connections, "connection limit reached: closing new connections");
+                        }
+                        refusing = true;
+                        drop(stream);
+                        continue;
+                    };
+                    refusing = false;
                     let proxy = proxy.clone();
                     let service = service_fn(move |req| {
                         let proxy = proxy.clone();
@@ -62,6 +74,7 @@ pub async fn serve<N: Network>(
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "client connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => {
