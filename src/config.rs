@@ -475,3 +475,45 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// Property tests of the `--nodes` syntax.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_never_panics(spec in "\\PC{0,120}") {
+            let _ = NodeSpec::parse(&spec);
+        }
+
+        #[test]
+        fn options_parse_in_any_order(
+            host in "[a-z][a-z0-9\\-]{0,20}",
+            port in 1u16..,
+            timeout in proptest::option::of(1u64..100_000),
+            secret in proptest::option::of("/[a-z0-9/_.]{1,30}"),
+            dnu in any::<bool>(),
+            order in proptest::sample::subsequence(vec![0usize, 1, 2], 3),
+        ) {
+            let mut options = Vec::new();
+            for which in order {
+                match which {
+                    0 => if let Some(t) = timeout { options.push(format!("#timeout={t}")) },
+                    1 => if let Some(s) = &secret { options.push(format!("#jwt-secret={s}")) },
+                    _ => if dnu { options.push("#do-not-use".to_string()) },
+                }
+            }
+            let spec = format!("http://{host}:{port}{}", options.concat());
+            let parsed = NodeSpec::parse(&spec).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(parsed.host, host);
+            prop_assert_eq!(parsed.port, port);
+            prop_assert_eq!(parsed.timeout, timeout.map(Duration::from_millis));
+            prop_assert_eq!(parsed.jwt_secret, secret.map(PathBuf::from));
+            prop_assert_eq!(parsed.do_not_use, dnu);
+        }
+    }
+}

@@ -528,3 +528,55 @@ mod tests {
         assert!(parse_reply(br#"{"jsonrpc":"2.0","id":1}"#, b"1").is_err());
     }
 }
+
+/// Property tests: no input makes the framing panic, and what it accepts it reproduces.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| format!("{n}{n}")),
+            "[a-zA-Z0-9 _\\-]{0,40}".prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
+            Just("null".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let body = Bytes::from(bytes);
+            if let Ok(Incoming::Batch(items)) = parse(&body, 64) {
+                prop_assert!(!items.is_empty() && items.len() <= 64);
+            }
+        }
+
+        #[test]
+        fn jsonish_text_never_panics(text in "[\\[\\]{}\",:0-9a-z .\\\\-]{0,200}") {
+            let _ = parse(&Bytes::from(text), 64);
+        }
+
+        #[test]
+        fn requests_round_trip(id in json_id(), method in "[a-zA-Z_]{1,30}", n in 1usize..8) {
+            let one = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":[1,"x"]}}"#);
+            let batch = format!("[{}]", vec![one.clone(); n].join(","));
+            let Ok(Incoming::Batch(items)) = parse(&Bytes::from(batch), 64) else {
+                return Err(TestCaseError::fail("batch not parsed"));
+            };
+            prop_assert_eq!(items.len(), n);
+            for item in items {
+                let Item::Call(call) = item else { return Err(TestCaseError::fail("not a call")) };
+                prop_assert_eq!(&call.bytes[..], one.as_bytes());
+                prop_assert_eq!(call.response_id(), id.as_bytes());
+                prop_assert_eq!(&*call.method, method.as_str());
+                let reply = result_response(call.response_id(), b"true");
+                let parsed = parse_reply(&reply, id.as_bytes());
+                prop_assert!(matches!(parsed, Ok((Reply::Result(_), true))));
+            }
+        }
+    }
+}

@@ -330,3 +330,42 @@ fn accepted_majority_for_new_payload_only() {
         Outcome::Syncing
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn answer() -> impl Strategy<Value = usize> {
+        0..OUTCOMES.len()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+
+        /// Beyond the exhaustive five: up to 15 nodes and any majority in (0, 1].
+        #[test]
+        fn safety_for_larger_sets(seq in proptest::collection::vec(answer(), 0..15), majority in 0.001f64..=1.0) {
+            let a = answers(&seq);
+            for kind in [Kind::NewPayload, Kind::ForkchoiceUpdated] {
+                let d = decide(kind, &a, majority);
+                let invalid = seq.iter().filter(|&&i| i == 1 || i == 2).count();
+                let votes = seq.iter().filter(|&&i| i <= 4).count();
+                match d.outcome {
+                    Outcome::Follow { status: Status::Invalid, .. } => {
+                        prop_assert!(invalid >= threshold(votes, majority));
+                        // Strictly the most common category.
+                        let others = [
+                            seq.iter().filter(|&&i| i == 0).count(),
+                            seq.iter().filter(|&&i| i == 3 || (i == 4 && kind == Kind::ForkchoiceUpdated)).count(),
+                            seq.iter().filter(|&&i| i == 4 && kind == Kind::NewPayload).count(),
+                        ];
+                        prop_assert!(others.iter().all(|&o| invalid > o), "{:?}", seq);
+                    }
+                    Outcome::Follow { .. } => prop_assert_eq!(invalid, 0),
+                    Outcome::Error { .. } => prop_assert_eq!(votes, 0),
+                    Outcome::Syncing => {}
+                }
+            }
+        }
+    }
+}
