@@ -75,8 +75,7 @@ impl<N: Network> Proxy<N> {
                 Err(e) => first_error = e,
             }
         }
-        let tried: Vec<u64> = building.iter().map(|(n, _)| n.id).collect();
-        match self.replay(call, &entry, &order, &tried, deadline).await {
+        match self.replay(call, &entry, &order, deadline).await {
             Some(out) => out,
             None => Out::Error(first_error.unwrap_or_else(|| {
                 RpcError::internal("no execution client could return the payload")
@@ -143,17 +142,17 @@ impl<N: Network> Proxy<N> {
         }
     }
 
-    /// Replays the forkchoiceUpdated that started the build to a live node that was not
-    /// building, then fetches the payload from it.
+    /// Replays the forkchoiceUpdated that started the build to live nodes in order (a node that
+    /// lost its build, by restarting, starts it again), then fetches the payload from the first
+    /// that builds.
     async fn replay(
         &self,
         call: &Call,
         entry: &Entry,
         order: &[Arc<Node<N>>],
-        tried: &[u64],
         deadline: Instant,
     ) -> Option<Out> {
-        for node in order.iter().filter(|n| !tried.contains(&n.id)) {
+        for node in order {
             if Instant::now() >= deadline {
                 return None;
             }

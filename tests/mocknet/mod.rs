@@ -1,0 +1,232 @@
+//! A proxy in front of in-process mock-el execution clients, and a CL-side client.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eb_transport::jwt::{self, Claims};
+use eb_transport::{JwtSecret, SystemClock, TokioNet, WallClock};
+use executionbackup::app::{self, Running};
+use executionbackup::config::{self, NodeSpec, Settings};
+use mock_el::{MockEl, MockElHandle, Status};
+use serde_json::{json, Value};
+
+pub const SECRET: [u8; 32] = [0x5a; 32];
+
+pub fn secret() -> JwtSecret {
+    JwtSecret::from_bytes(SECRET)
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        health_interval: Duration::from_secs(1),
+        ..Settings::default()
+    }
+}
+
+/// `n` mock ELs named el1..elN, all VALID.
+pub async fn mocks(n: usize) -> Vec<MockElHandle> {
+    let mut out = Vec::new();
+    for i in 1..=n {
+        out.push(mock(&format!("el{i}"), i as u64, |b| b).await);
+    }
+    out
+}
+
+pub async fn mock(
+    name: &str,
+    seed: u64,
+    tune: impl FnOnce(mock_el::MockElBuilder) -> mock_el::MockElBuilder,
+) -> MockElHandle {
+    tune(
+        MockEl::builder()
+            .secret(secret())
+            .name(name)
+            .seed(seed)
+            .status(Status::Valid),
+    )
+    .spawn(TokioNet, "127.0.0.1:0".parse().expect("addr"))
+    .await
+    .expect("mock EL starts")
+}
+
+/// Node configs for the mocks, each URL followed by `options` (e.g. `#timeout=300`).
+pub fn nodes(urls: &[(String, &str)], settings: &Settings) -> Vec<config::NodeConfig> {
+    urls.iter()
+        .map(|(url, options)| {
+            let spec = NodeSpec::parse(&format!("{url}{options}")).expect("spec");
+            config::resolve_node(spec, Some(&secret()), settings.default_timeout).expect("node")
+        })
+        .collect()
+}
+
+pub async fn proxy(urls: &[(String, &str)], settings: Settings) -> Running<TokioNet> {
+    let nodes = nodes(urls, &settings);
+    app::start(
+        TokioNet,
+        Arc::new(SystemClock),
+        settings,
+        secret(),
+        nodes,
+        7,
+    )
+    .await
+    .expect("proxy starts")
+}
+
+pub fn plain(els: &[MockElHandle]) -> Vec<(String, &'static str)> {
+    els.iter().map(|e| (e.url(), "")).collect()
+}
+
+pub fn token() -> String {
+    jwt::sign(
+        &secret(),
+        &Claims {
+            iat: SystemClock.unix_seconds(),
+            ..Claims::default()
+        },
+    )
+}
+
+/// The CL side.
+pub struct Cl {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Cl {
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value, auth: bool) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if auth {
+            req = req.header("authorization", format!("Bearer {}", token()));
+        }
+        let resp = req.send().await.expect("proxy answers");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str, auth: bool) -> (u16, String) {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if auth {
+            req = req.header("authorization", format!("Bearer {}", token()));
+        }
+        let resp = req.send().await.expect("proxy answers");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("body"))
+    }
+
+    /// One JSON-RPC call; returns the whole response object.
+    pub async fn rpc(&self, method: &str, params: Value) -> Value {
+        let (status, body) = self
+            .post(
+                "/",
+                json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}),
+                true,
+            )
+            .await;
+        assert_eq!(status, 200, "{method}: {body}");
+        body
+    }
+
+    pub async fn new_payload(&self, n: u64) -> Value {
+        self.rpc("engine_newPayloadV3", new_payload_params(n)).await
+    }
+
+    pub async fn fcu(&self, n: u64, attributes: bool) -> Value {
+        self.rpc("engine_forkchoiceUpdatedV3", fcu_params(n, attributes))
+            .await
+    }
+
+    pub async fn metrics(&self) -> Value {
+        let (status, text) = self.get("/metrics", false).await;
+        assert_eq!(status, 200);
+        serde_json::from_str(&text).expect("metrics JSON")
+    }
+}
+
+pub fn hash(n: u64) -> String {
+    format!("0x{n:064x}")
+}
+
+pub fn new_payload_params(n: u64) -> Value {
+    json!([
+        {
+            "parentHash": hash(n.saturating_sub(1)),
+            "feeRecipient": format!("0x{}", "00".repeat(20)),
+            "stateRoot": hash(0xaa),
+            "receiptsRoot": hash(0xbb),
+            "logsBloom": format!("0x{}", "00".repeat(256)),
+            "prevRandao": hash(0xcc),
+            "blockNumber": format!("0x{n:x}"),
+            "gasLimit": "0x1c9c380",
+            "gasUsed": "0x0",
+            "timestamp": format!("0x{:x}", 1_700_000_000u64 + n * 12),
+            "extraData": "0x",
+            "baseFeePerGas": "0x7",
+            "blockHash": hash(n),
+            "transactions": [],
+            "withdrawals": [],
+            "blobGasUsed": "0x0",
+            "excessBlobGas": "0x0"
+        },
+        [],
+        hash(0xdd)
+    ])
+}
+
+pub fn fcu_params(n: u64, attributes: bool) -> Value {
+    let state = json!({
+        "headBlockHash": hash(n),
+        "safeBlockHash": hash(n.saturating_sub(1)),
+        "finalizedBlockHash": hash(n.saturating_sub(2)),
+    });
+    let attrs = if attributes {
+        json!({
+            "timestamp": format!("0x{:x}", 1_700_000_000u64 + n * 12 + 12),
+            "prevRandao": hash(0xcc),
+            "suggestedFeeRecipient": format!("0x{}", "11".repeat(20)),
+            "withdrawals": [],
+            "parentBeaconBlockRoot": hash(0xdd)
+        })
+    } else {
+        Value::Null
+    };
+    json!([state, attrs])
+}
+
+pub fn status_of(response: &Value) -> &str {
+    response["result"]["status"]
+        .as_str()
+        .or_else(|| response["result"]["payloadStatus"]["status"].as_str())
+        .unwrap_or("<none>")
+}
+
+/// Waits (up to `limit`) until `f` holds.
+pub async fn eventually(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,71 @@
+//! The primary is the first healthy node, survives failures by failing over, and does not flap
+//! back when an equal node returns.
+mod mocknet;
+
+use std::time::Duration;
+
+use mocknet::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_fails_over_and_does_not_flap_back() {
+    let els = mocks(2).await;
+    let running = proxy(&plain(&els), settings()).await;
+    let cl = Cl::new(running.url());
+    assert_eq!(cl.metrics().await["primary_node"], els[0].url());
+
+    els[0].set_dead(true);
+    // The read is answered by the other node, transparently.
+    let reply = cl.rpc("eth_chainId", json!([])).await;
+    assert_eq!(reply["result"], "0x539");
+    assert_eq!(cl.metrics().await["primary_node"], els[1].url());
+
+    els[0].set_dead(false);
+    let back = eventually(Duration::from_secs(8), async || {
+        cl.metrics().await["alive_nodes"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    assert!(back);
+    for _ in 0..5 {
+        cl.rpc("eth_blockNumber", json!([])).await;
+    }
+    assert_eq!(
+        cl.metrics().await["primary_node"],
+        els[1].url(),
+        "an equal node coming back does not take the primary role back"
+    );
+    assert!(els[1].calls_to("eth_blockNumber").len() >= 5);
+    assert!(els[0].calls_to("eth_blockNumber").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_nodes_dead_then_back() {
+    let els = mocks(2).await;
+    let running = proxy(&plain(&els), settings()).await;
+    let cl = Cl::new(running.url());
+    for el in &els {
+        el.set_dead(true);
+    }
+    // The first calls discover the failures; then answers are immediate.
+    cl.new_payload(1).await;
+    let started = tokio::time::Instant::now();
+    let reply = cl.new_payload(2).await;
+    assert_eq!(reply["result"]["status"], "SYNCING");
+    assert_eq!(reply["result"]["latestValidHash"], serde_json::Value::Null);
+    let read = cl.rpc("eth_chainId", json!([])).await;
+    assert_eq!(read["error"]["code"], -32603);
+    assert!(read["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("no execution client")));
+    assert!(started.elapsed() < Duration::from_millis(500));
+
+    for el in &els {
+        el.set_dead(false);
+    }
+    let back = eventually(Duration::from_secs(8), async || {
+        cl.metrics().await["alive_nodes"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    assert!(back, "the proxy recovers by itself");
+    assert_eq!(status_of(&cl.new_payload(3).await), "VALID");
+}
