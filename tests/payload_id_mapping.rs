@@ -181,6 +181,56 @@ async fn the_primarys_payload_wins_even_when_it_answers_last() {
 }
 
 #[tokio::test]
+async fn get_payload_goes_to_a_builder_when_the_primary_is_not_building() {
+    let s = secret(0x75);
+    let els = els(3, &s).await;
+    // The primary is still syncing the head: no build there.
+    els[0]
+        .on(
+            "engine_forkchoiceUpdatedV3",
+            Reply::result(fcu_result(payload_status("SYNCING", None, None), None)),
+        )
+        .await;
+    for (i, el) in els.iter().enumerate() {
+        el.on(
+            "engine_forkchoiceUpdatedV3",
+            Reply::result(fcu_result(
+                payload_status("VALID", Some(&hash(8)), None),
+                Some(EL_IDS[i]),
+            )),
+        )
+        .await;
+        el.on(
+            "engine_getPayloadV3",
+            Reply::result(get_payload_result(&format!("built by node {i}"))),
+        )
+        .await;
+    }
+    let specs: Vec<String> = els.iter().map(El::url).collect();
+    let proxy = start_proxy(&s, &specs).await;
+    let answer = proxy
+        .call(json!(1), "engine_forkchoiceUpdatedV3", fcu_params(8, true))
+        .await;
+    assert_eq!(
+        answer["result"]["payloadStatus"],
+        payload_status("VALID", Some(&hash(8)), None)
+    );
+    let cl_id = answer["result"]["payloadId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let got = proxy
+        .call(json!(7), "engine_getPayloadV3", json!([cl_id]))
+        .await;
+    assert_eq!(got["result"], get_payload_result("built by node 1"));
+    assert_eq!(els[0].calls("engine_getPayloadV3").await.len(), 0);
+    assert_eq!(
+        els[1].calls("engine_getPayloadV3").await[0]["params"],
+        json!([EL_IDS[1]])
+    );
+}
+
+#[tokio::test]
 async fn unknown_payload_ids_are_38001_and_reach_no_el() {
     let s = secret(0x73);
     let els = building_els(&s).await;
