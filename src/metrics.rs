@@ -112,7 +112,7 @@ impl Metrics {
             );
         }
 
-        out.push_str("# HELP eb_node_disagreements_total Voted calls where this node's answer differed from the answer given to the CL.\n");
+        out.push_str("# HELP eb_node_disagreements_total Voted calls where this node's answer differed from the most common answer.\n");
         out.push_str("# TYPE eb_node_disagreements_total counter\n");
         for (node, n) in self
             .disagreements

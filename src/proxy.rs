@@ -338,10 +338,10 @@ impl<N: Network> Proxy<N> {
             Kind::NewPayload => "newPayload",
             Kind::ForkchoiceUpdated => "forkchoiceUpdated",
         };
-        let (status_label, decided) = match decision.outcome {
-            Outcome::Follow { status, .. } => (status.as_str(), Some(status)),
-            Outcome::Syncing => ("SYNCING", Some(Status::Syncing)),
-            Outcome::Error { .. } => ("error", None),
+        let status_label = match decision.outcome {
+            Outcome::Follow { status, .. } => status.as_str(),
+            Outcome::Syncing => "SYNCING",
+            Outcome::Error { .. } => "error",
         };
         self.metrics
             .vote(kind_label, status_label, decision.reason.as_str());
@@ -377,18 +377,8 @@ impl<N: Network> Proxy<N> {
                 answers = %each.join("; "),
                 "execution clients disagree"
             );
-            for v in &eligible {
-                let differs = match (&v.answer, decided) {
-                    (Parsed::Status { status, .. }, Some(d)) => {
-                        normalize(kind, *status) != normalize(kind, d)
-                    }
-                    (Parsed::Error(_), Some(_)) => true,
-                    (Parsed::Status { .. }, None) => true,
-                    _ => false,
-                };
-                if differs {
-                    self.metrics.disagreement(v.node.url());
-                }
+            for v in dissenters(kind, &eligible) {
+                self.metrics.disagreement(v.node.url());
             }
         }
 
@@ -590,6 +580,44 @@ impl<N: Network> Proxy<N> {
             tracing::warn!(node = node.url(), %error, "call failed");
         }
     }
+}
+
+/// The nodes whose answer differs from the most common one: a status in another category, or an
+/// error while others gave statuses (errors only: a different error code).
+fn dissenters<'a, N: Network>(kind: Kind, eligible: &[&'a Voted<N>]) -> Vec<&'a Voted<N>> {
+    let statuses: Vec<Status> = eligible
+        .iter()
+        .filter_map(|v| match &v.answer {
+            Parsed::Status { status, .. } => Some(normalize(kind, *status)),
+            _ => None,
+        })
+        .collect();
+    let most_common = [
+        Status::Valid,
+        Status::Invalid,
+        Status::Syncing,
+        Status::Accepted,
+    ]
+    .into_iter()
+    .max_by_key(|c| {
+        (
+            statuses.iter().filter(|s| *s == c).count(),
+            std::cmp::Reverse(*c),
+        )
+    });
+    let first_error = eligible.iter().find_map(|v| match &v.answer {
+        Parsed::Error(e) => Some(e.code),
+        _ => None,
+    });
+    eligible
+        .iter()
+        .copied()
+        .filter(|v| match &v.answer {
+            Parsed::Status { status, .. } => Some(normalize(kind, *status)) != most_common,
+            Parsed::Error(e) => !statuses.is_empty() || Some(e.code) != first_error,
+            Parsed::Nothing(_) => false,
+        })
+        .collect()
 }
 
 fn normalize(kind: Kind, s: Status) -> Status {
