@@ -76,6 +76,18 @@ async fn bad_tokens_are_refused_with_401_and_never_forwarded() {
             ..Claims::default()
         },
     );
+    let at = |iat: u64| {
+        jwt::sign(
+            &cl_secret,
+            &Claims {
+                iat,
+                ..Claims::default()
+            },
+        )
+    };
+    // Hive's drift checks: 61 s either way is refused.
+    let drift_back = at(now() - 61);
+    let drift_ahead = at(now() + 61);
     let wrong_secret = cl_token(&secret(0x12), None, None);
     let mut tampered = cl_token(&cl_secret, Some("cl"), None);
     tampered.pop();
@@ -90,6 +102,8 @@ async fn bad_tokens_are_refused_with_401_and_never_forwarded() {
         ("wrong secret", Some(format!("Bearer {wrong_secret}"))),
         ("iat 120 s old", Some(format!("Bearer {stale}"))),
         ("iat 120 s ahead", Some(format!("Bearer {future}"))),
+        ("iat 61 s old", Some(format!("Bearer {drift_back}"))),
+        ("iat 61 s ahead", Some(format!("Bearer {drift_ahead}"))),
         ("alg none", Some(format!("Bearer {alg_none}"))),
         ("HS512", Some(format!("Bearer {hs512}"))),
         ("no iat", Some(format!("Bearer {no_iat}"))),
@@ -123,6 +137,19 @@ async fn valid_tokens_are_answered_including_extra_claims() {
             ..Claims::default()
         },
     );
+    // Hive's drift checks: 59 s either way is accepted (the token is minted just before the
+    // request, so the clock can only have moved a second or so towards the limit).
+    let at = |iat: u64| {
+        jwt::sign(
+            &cl_secret,
+            &Claims {
+                iat,
+                ..Claims::default()
+            },
+        )
+    };
+    let drift_back = at(now() - 58);
+    let drift_ahead = at(now() + 59);
     let unknown_claims = hs256_with(
         &[0x21; 32],
         Algorithm::HS256,
@@ -132,6 +159,8 @@ async fn valid_tokens_are_answered_including_extra_claims() {
         ("iat only", plain),
         ("id and clv", with_id_and_clv),
         ("iat 30 s old", slightly_old),
+        ("iat 58 s old", drift_back),
+        ("iat 59 s ahead", drift_ahead),
         ("unknown claims, exp ahead", unknown_claims),
     ] {
         let reply = post_with_auth(&proxy, Some(format!("Bearer {token}"))).await;
@@ -145,5 +174,5 @@ async fn valid_tokens_are_answered_including_extra_claims() {
     // The scheme is case-insensitive.
     let lower = format!("bearer {}", cl_token(&cl_secret, None, None));
     assert_eq!(post_with_auth(&proxy, Some(lower)).await.status, 200);
-    assert_eq!(el.calls_with_id("eth_chainId", &json!(7)).await.len(), 5);
+    assert_eq!(el.calls_with_id("eth_chainId", &json!(7)).await.len(), 7);
 }

@@ -238,3 +238,59 @@ async fn garbage_on_the_socket_does_not_stop_the_server() {
     let answer = proxy.call(json!(1), "eth_blockNumber", json!([])).await;
     assert_eq!(answer["result"], "0x78");
 }
+
+#[tokio::test]
+async fn oversized_bodies_and_batches_are_refused_and_the_proxy_keeps_serving() {
+    let s = secret(0xf3);
+    let el = El::start(s.clone()).await;
+    el.on("eth_blockNumber", Reply::result(json!("0x79"))).await;
+    let settings = executionbackup::config::Settings {
+        max_request_bytes: 4096,
+        max_batch: 10,
+        ..test_settings()
+    };
+    let proxy = start_proxy_with(settings, &s, &[el.url()]).await;
+
+    // Declared too large.
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":["{}"]}}"#,
+        "a".repeat(10_000)
+    );
+    let reply = proxy.post_raw(big.clone()).await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], -32600);
+
+    // Too large without a Content-Length (chunked): found while reading.
+    let chunk = big.as_bytes();
+    let mut raw = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+        proxy.bearer(),
+        chunk.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(chunk);
+    raw.extend_from_slice(b"\r\n0\r\n\r\n");
+    let addr = proxy.addr();
+    let (response, _) = tokio::task::spawn_blocking(move || {
+        raw_exchange(addr, &raw, std::time::Duration::from_secs(3))
+    })
+    .await
+    .expect("join");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+
+    // One element over the batch limit: a single error object.
+    let batch: Vec<Value> = (0..11)
+        .map(|i| request(json!(i), "eth_blockNumber", json!([])))
+        .collect();
+    let answer = proxy.rpc(&Value::Array(batch.clone())).await;
+    assert!(answer.is_object(), "{answer}");
+    assert_eq!(answer["error"]["code"], -32600);
+    assert_eq!(el.calls("eth_blockNumber").await.len(), 0);
+    // At the limit: answered.
+    let answer = proxy.rpc(&Value::Array(batch[..10].to_vec())).await;
+    assert_eq!(answer.as_array().map(Vec::len), Some(10));
+
+    let answer = proxy.call(json!("ok"), "eth_blockNumber", json!([])).await;
+    assert_eq!(answer["result"], "0x79");
+}

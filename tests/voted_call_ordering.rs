@@ -17,12 +17,36 @@ async fn order_seen(el: &El) -> Vec<Value> {
         .collect()
 }
 
+/// Every state-changing call an EL received, in arrival order, as (method, block hash).
+async fn voted_calls_seen(el: &El) -> Vec<(String, Value)> {
+    el.requests()
+        .await
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .filter_map(|v| {
+            let method = v["method"].as_str()?.to_owned();
+            let key = match method.as_str() {
+                "engine_newPayloadV3" => v["params"][0]["blockHash"].clone(),
+                "engine_forkchoiceUpdatedV3" => v["params"][0]["headBlockHash"].clone(),
+                _ => return None,
+            };
+            Some((method, key))
+        })
+        .collect()
+}
+
 async fn three_els_with_different_speeds(s: &eb_transport::JwtSecret) -> Vec<El> {
     let els = els(3, s).await;
     for (el, ms) in els.iter().zip([120u64, 5, 60]) {
         el.on(
             "engine_newPayloadV3",
             Reply::status("VALID", None, None).delayed(Duration::from_millis(ms)),
+        )
+        .await;
+        el.on(
+            "engine_forkchoiceUpdatedV3",
+            Reply::result(fcu_result(payload_status("VALID", None, None), None))
+                .delayed(Duration::from_millis(ms / 2)),
         )
         .await;
     }
@@ -53,6 +77,39 @@ async fn back_to_back_new_payloads_arrive_everywhere_in_the_same_order() {
     assert_eq!(reference.len(), 2, "{reference:?}");
     for (i, el) in els.iter().enumerate() {
         assert_eq!(order_seen(el).await, reference, "node {i}");
+    }
+}
+
+#[tokio::test]
+async fn interleaved_new_payloads_and_forkchoice_updates_keep_one_order() {
+    let s = secret(0xa3);
+    let els = three_els_with_different_speeds(&s).await;
+    let specs: Vec<String> = els.iter().map(El::url).collect();
+    let proxy = start_proxy(&s, &specs).await;
+
+    let answers = join_all((1..=6u8).map(|n| {
+        let proxy = &proxy;
+        async move {
+            if n % 2 == 1 {
+                proxy
+                    .call(json!(n), "engine_newPayloadV3", new_payload_params(n))
+                    .await
+            } else {
+                proxy
+                    .call(json!(n), "engine_forkchoiceUpdatedV3", fcu_params(n, false))
+                    .await
+            }
+        }
+    }))
+    .await;
+    for (n, answer) in (1..=6).zip(&answers) {
+        assert_eq!(answer["id"], n, "{answer}");
+        assert!(answer.get("result").is_some(), "{answer}");
+    }
+    let reference = voted_calls_seen(&els[0]).await;
+    assert_eq!(reference.len(), 6, "{reference:?}");
+    for (i, el) in els.iter().enumerate() {
+        assert_eq!(voted_calls_seen(el).await, reference, "node {i}");
     }
 }
 
