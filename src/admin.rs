@@ -122,18 +122,28 @@ pub async fn add_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpRespon
     let nodes = proxy.make_nodes(configs);
     let mut results = Vec::new();
     for node in &nodes {
-        let result = probe::probe(node).await;
-        if let Err(expected) = proxy.check_chain(result.chain_id.as_deref()) {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "{} is on chain {}, the other nodes on {expected}: nothing added",
-                    node.url(),
-                    result.chain_id.unwrap_or_default()
-                ),
-            );
+        results.push(probe::probe(node).await);
+    }
+    // Checked against the settled chain, or else against each other, without settling anything:
+    // a refused request leaves no trace.
+    let mut expected = proxy.chain_id();
+    for (node, result) in nodes.iter().zip(&results) {
+        let Some(chain) = result.chain_id.as_deref() else {
+            continue;
+        };
+        match expected.as_deref() {
+            None => expected = Some(chain.to_owned()),
+            Some(want) if want.eq_ignore_ascii_case(chain) => {}
+            Some(want) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "{} is on chain {chain}, expected {want}: nothing added",
+                        node.url()
+                    ),
+                )
+            }
         }
-        results.push(result);
     }
     if let Err(e) = proxy.nodes.add(nodes.clone()) {
         return json_error(StatusCode::BAD_REQUEST, &e.to_string());

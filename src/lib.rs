@@ -14,6 +14,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod dev;
+pub mod fanout;
 pub mod health;
 pub mod merge;
 pub mod metrics;
