@@ -110,3 +110,47 @@ async fn do_not_use_alone_cannot_make_a_majority() {
         payload_status("VALID", Some(&hash(4)), None)
     );
 }
+
+#[tokio::test]
+async fn a_slow_do_not_use_node_does_not_delay_the_answer() {
+    // The do-not-use node's answer cannot change the outcome, so the consensus client must not
+    // wait for it (here 3 s, well inside the default 7.5 s timeout).
+    let s = secret(0x93);
+    let els = els(3, &s).await;
+    for el in &els[..2] {
+        el.on(
+            "engine_newPayloadV3",
+            Reply::status("VALID", Some(&hash(5)), None),
+        )
+        .await;
+    }
+    els[2]
+        .on(
+            "engine_newPayloadV3",
+            Reply::status("VALID", Some(&hash(5)), None).delayed(std::time::Duration::from_secs(3)),
+        )
+        .await;
+    let proxy = start_proxy(
+        &s,
+        &[
+            els[0].url(),
+            els[1].url(),
+            format!("{}#do-not-use", els[2].url()),
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let answer = proxy
+        .call(json!(1), "engine_newPayloadV3", new_payload_params(5))
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        answer["result"],
+        payload_status("VALID", Some(&hash(5)), None)
+    );
+    assert_eq!(els[2].calls("engine_newPayloadV3").await.len(), 1);
+    assert!(
+        elapsed < std::time::Duration::from_millis(1500),
+        "the answer waited {elapsed:?} for a node that does not vote"
+    );
+}
