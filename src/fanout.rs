@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::health::NodeState;
 use crate::node::{CallResult, Node};
 use crate::payload::Build;
-use crate::proxy::{Out, Proxy};
+use crate::proxy::{record_failure, record_success, Out, Proxy};
 use crate::rpc::{self, Call, Reply, RpcError};
 use crate::upstream::UpstreamError;
 use crate::vote::{Answer, Kind, Outcome, Status};
@@ -120,20 +120,28 @@ impl<N: Network> Proxy<N> {
                 .map(|n| n.enqueue(call.bytes.clone(), started + n.timeout))
                 .collect()
         };
-        let replies = join_all(
-            targets
-                .into_iter()
-                .zip(receivers)
-                .map(|(node, rx)| async move {
-                    let result: CallResult =
-                        match tokio::time::timeout_at(started + node.timeout, rx).await {
-                            Ok(Ok(result)) => result,
-                            Ok(Err(_)) => Err(UpstreamError::Gone),
-                            Err(_) => Err(UpstreamError::Timeout),
-                        };
-                    (node, result, started.elapsed())
-                }),
-        )
+        // `#do-not-use` nodes get the call but cannot change the vote: their answers are
+        // collected in the background, never waited for.
+        let mut waited = Vec::with_capacity(targets.len());
+        for (node, rx) in targets.into_iter().zip(receivers) {
+            if node.do_not_use() {
+                tokio::spawn(observe(
+                    self.metrics.clone(),
+                    node,
+                    rx,
+                    started,
+                    kind,
+                    call.method.clone(),
+                    Bytes::copy_from_slice(call.response_id()),
+                ));
+            } else {
+                waited.push((node, rx));
+            }
+        }
+        let replies = join_all(waited.into_iter().map(|(node, rx)| async move {
+            let result = reply_within(&node, rx, started).await;
+            (node, result, started.elapsed())
+        }))
         .await;
 
         let voted: Vec<Voted<N>> = replies
@@ -159,9 +167,9 @@ impl<N: Network> Proxy<N> {
         self.decide(call, kind, &voted)
     }
 
+    /// Votes on the answers of the vote-eligible nodes (`voted`, in node order).
     fn decide(&self, call: &Call, kind: Kind, voted: &[Voted<N>]) -> Out {
-        let eligible: Vec<&Voted<N>> = voted.iter().filter(|v| !v.node.do_not_use()).collect();
-        let answers: Vec<Answer<'_>> = eligible.iter().map(|v| v.answer.as_answer()).collect();
+        let answers: Vec<Answer<'_>> = voted.iter().map(|v| v.answer.as_answer()).collect();
         let decision = (self.settings.vote)(kind, &answers, self.settings.fcu_majority);
         let kind_label = match kind {
             Kind::NewPayload => "newPayload",
@@ -179,13 +187,8 @@ impl<N: Network> Proxy<N> {
             .iter()
             .map(|v| {
                 format!(
-                    "{}{}={} in {}us",
+                    "{}={} in {}us",
                     v.node.url(),
-                    if v.node.do_not_use() {
-                        "(do-not-use)"
-                    } else {
-                        ""
-                    },
                     v.answer.describe(),
                     v.latency.as_micros()
                 )
@@ -206,7 +209,7 @@ impl<N: Network> Proxy<N> {
                 answers = %each.join("; "),
                 "execution clients disagree"
             );
-            for v in dissenters(kind, &eligible) {
+            for v in dissenters(kind, voted) {
                 self.metrics.disagreement(v.node.url());
             }
         }
@@ -216,12 +219,12 @@ impl<N: Network> Proxy<N> {
                 Kind::NewPayload => SYNCING_STATUS.as_bytes(),
                 Kind::ForkchoiceUpdated => SYNCING_FCU.as_bytes(),
             })),
-            Outcome::Error { index } => match &eligible[index].answer {
+            Outcome::Error { index } => match &voted[index].answer {
                 Parsed::Error(e) => Out::Error(e.clone()),
                 _ => Out::Error(RpcError::internal("vote pointed at a non-error")),
             },
             Outcome::Follow { status, index } => {
-                let Parsed::Status { raw, .. } = &eligible[index].answer else {
+                let Parsed::Status { raw, .. } = &voted[index].answer else {
                     return Out::Error(RpcError::internal("vote pointed at a non-status"));
                 };
                 match kind {
@@ -259,10 +262,54 @@ impl<N: Network> Proxy<N> {
     }
 }
 
+/// A lane's reply, or a timeout at the node's deadline.
+async fn reply_within<N: Network>(
+    node: &Node<N>,
+    rx: tokio::sync::oneshot::Receiver<CallResult>,
+    started: Instant,
+) -> CallResult {
+    match tokio::time::timeout_at(started + node.timeout, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(UpstreamError::Gone),
+        Err(_) => Err(UpstreamError::Timeout),
+    }
+}
+
+/// Waits for a `#do-not-use` node's answer in the background: health, metrics and a log line.
+async fn observe<N: Network>(
+    metrics: Arc<crate::metrics::Metrics>,
+    node: Arc<Node<N>>,
+    rx: tokio::sync::oneshot::Receiver<CallResult>,
+    started: Instant,
+    kind: Kind,
+    method: Box<str>,
+    id: Bytes,
+) {
+    let result = reply_within(&node, rx, started).await;
+    let latency = started.elapsed();
+    let answer = match result {
+        Ok(body) => {
+            record_success(&metrics, &node, latency);
+            parse_voted(kind, &body, &id)
+        }
+        Err(e) => {
+            record_failure(&metrics, &node, &e);
+            Parsed::Nothing(e.to_string())
+        }
+    };
+    tracing::debug!(
+        node = node.url(),
+        method = &*method,
+        answer = %answer.describe(),
+        latency_us = latency.as_micros() as u64,
+        "do-not-use node answered (not a vote)"
+    );
+}
+
 /// The nodes whose answer differs from the most common one: a status in another category, or an
 /// error while others gave statuses (errors only: a different error code).
-fn dissenters<'a, N: Network>(kind: Kind, eligible: &[&'a Voted<N>]) -> Vec<&'a Voted<N>> {
-    let statuses: Vec<Status> = eligible
+fn dissenters<N: Network>(kind: Kind, voted: &[Voted<N>]) -> Vec<&Voted<N>> {
+    let statuses: Vec<Status> = voted
         .iter()
         .filter_map(|v| match &v.answer {
             Parsed::Status { status, .. } => Some(normalize(kind, *status)),
@@ -282,13 +329,12 @@ fn dissenters<'a, N: Network>(kind: Kind, eligible: &[&'a Voted<N>]) -> Vec<&'a 
             std::cmp::Reverse(*c),
         )
     });
-    let first_error = eligible.iter().find_map(|v| match &v.answer {
+    let first_error = voted.iter().find_map(|v| match &v.answer {
         Parsed::Error(e) => Some(e.code),
         _ => None,
     });
-    eligible
+    voted
         .iter()
-        .copied()
         .filter(|v| match &v.answer {
             Parsed::Status { status, .. } => Some(normalize(kind, *status)) != most_common,
             Parsed::Error(e) => !statuses.is_empty() || Some(e.code) != first_error,

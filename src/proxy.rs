@@ -43,7 +43,7 @@ pub struct Proxy<N: Network> {
     pub cl_secret: JwtSecret,
     pub nodes: NodeSet<N>,
     pub payloads: PayloadMap,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Held while one voted call is queued on every node, so all lanes see one order.
     pub(crate) enqueue: Mutex<()>,
     /// Capabilities already warned about (some node lacks them).
@@ -68,7 +68,7 @@ impl<N: Network> Proxy<N> {
             cl_secret,
             nodes: NodeSet::new(),
             payloads: PayloadMap::new(salt),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             enqueue: Mutex::new(()),
             warned_capabilities: Mutex::new(HashSet::new()),
             chain_id: Mutex::new(None),
@@ -323,21 +323,32 @@ impl<N: Network> Proxy<N> {
     // ---- health bookkeeping from live traffic ----------------------------------------------
 
     pub(crate) fn note_success(&self, node: &Node<N>, latency: Duration) {
-        node.health.record_latency(latency);
-        self.metrics.latency(node.url(), latency);
+        record_success(&self.metrics, node, latency);
     }
 
     pub(crate) fn note_failure(&self, node: &Node<N>, error: &UpstreamError) {
-        if matches!(error, UpstreamError::Timeout) {
-            self.metrics.timeout(node.url());
-        }
-        if error.is_unreachable() {
-            node.upstream.clear_pool();
-            node.health
-                .set_state(node.url(), NodeState::Dead, &error.to_string());
-        } else {
-            tracing::warn!(node = node.url(), %error, "call failed");
-        }
+        record_failure(&self.metrics, node, error);
+    }
+}
+
+/// What live traffic teaches about a node: its latency on success.
+pub(crate) fn record_success<N: Network>(metrics: &Metrics, node: &Node<N>, latency: Duration) {
+    node.health.record_latency(latency);
+    metrics.latency(node.url(), latency);
+}
+
+/// What live traffic teaches about a node on failure: a refused connection or a timeout marks it
+/// dead at once (no live traffic until a probe succeeds).
+pub(crate) fn record_failure<N: Network>(metrics: &Metrics, node: &Node<N>, error: &UpstreamError) {
+    if matches!(error, UpstreamError::Timeout) {
+        metrics.timeout(node.url());
+    }
+    if error.is_unreachable() {
+        node.upstream.clear_pool();
+        node.health
+            .set_state(node.url(), NodeState::Dead, &error.to_string());
+    } else {
+        tracing::warn!(node = node.url(), %error, "call failed");
     }
 }
 

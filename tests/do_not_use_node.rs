@@ -68,13 +68,21 @@ async fn a_do_not_use_node_gets_every_new_payload_but_never_votes() {
         fcu_result(payload_status("VALID", Some(&hash(7)), None), None)
     );
 
-    // Every call reached the do-not-use node, in order.
-    let got: Vec<_> = els[2]
-        .calls("engine_newPayloadV3")
-        .await
-        .into_iter()
-        .map(|c| c["params"][0]["blockHash"].clone())
-        .collect();
+    // Every call reached the do-not-use node, in order. Nobody waits for it, so its copies may
+    // still be on the way when the CL has its answers: give them a moment.
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = els[2]
+            .calls("engine_newPayloadV3")
+            .await
+            .into_iter()
+            .map(|c| c["params"][0]["blockHash"].clone())
+            .collect();
+        if got.len() == 3 && els[2].calls("engine_forkchoiceUpdatedV3").await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(got, vec![json!(hash(1)), json!(hash(2)), json!(hash(3))]);
     assert_eq!(els[2].calls("engine_forkchoiceUpdatedV3").await.len(), 1);
 
