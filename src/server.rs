@@ -219,13 +219,19 @@ async fn read_body<N: Network>(
     let limit = proxy.settings.max_request_bytes;
     let too_large = || {
         tracing::warn!(limit, "request body over the limit refused");
-        json(
+        let mut resp = json(
             StatusCode::PAYLOAD_TOO_LARGE,
             rpc::error_response(
                 b"null",
                 &RpcError::invalid_request(&format!("body over {limit} bytes")),
             ),
-        )
+        );
+        // The rest of the body is never read: the connection cannot carry another request.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        resp
     };
     let declared = req
         .headers()
