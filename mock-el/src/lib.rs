@@ -41,6 +41,7 @@
 pub mod behaviour;
 mod builder;
 mod chain;
+pub mod cl;
 pub mod control;
 pub mod encoding;
 mod engine;
