@@ -354,15 +354,19 @@ pub fn parse_reply<'a>(body: &'a [u8], sent_id: &[u8]) -> Result<(Reply<'a>, boo
 }
 
 /// Compares two raw JSON ids. Byte equality is the fast path; otherwise both are compared as
-/// JSON values, so `1` matches `1` however the EL formatted it.
+/// JSON values, so `1` matches `1` however the EL formatted it. Numbers compare as IEEE doubles:
+/// execution clients written in JavaScript (EthereumJS) parse the id into one and echo it back
+/// re-serialized, so `1.0` comes back as `1` and `9007199254740993` as `9007199254740992`.
 fn same_id(a: &[u8], b: &[u8]) -> bool {
+    use serde_json::Value;
     if a == b {
         return true;
     }
     match (
-        serde_json::from_slice::<serde_json::Value>(a),
-        serde_json::from_slice::<serde_json::Value>(b),
+        serde_json::from_slice::<Value>(a),
+        serde_json::from_slice::<Value>(b),
     ) {
+        (Ok(Value::Number(x)), Ok(Value::Number(y))) => x.as_f64() == y.as_f64(),
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     }
@@ -523,7 +527,22 @@ mod tests {
             parse_reply(br#"{"jsonrpc":"2.0","id":2,"result":1}"#, b"1"),
             Err(ReplyError::WrongId { .. })
         ));
-        assert!(parse_reply(br#"{"jsonrpc":"2.0","id":1.0,"result":1}"#, b"1").is_err());
+        // Numeric ids as a JavaScript EL echoes them: parsed into a double, printed again.
+        for (echoed, sent) in [
+            ("1", "1.0"),
+            ("1.0", "1"),
+            ("100", "1e2"),
+            ("9007199254740992", "9007199254740993"),
+            ("1.8446744073709552e+22", "18446744073709551616123"),
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":{echoed},"result":1}}"#);
+            let Ok((Reply::Result(_), false)) = parse_reply(body.as_bytes(), sent.as_bytes())
+            else {
+                panic!("{echoed} is how a JavaScript EL echoes {sent}")
+            };
+        }
+        assert!(parse_reply(br#"{"jsonrpc":"2.0","id":"1","result":1}"#, b"1").is_err());
+        assert!(parse_reply(br#"{"jsonrpc":"2.0","id":1.5,"result":1}"#, b"1").is_err());
         assert!(parse_reply(b"unauthorized", b"1").is_err());
         assert!(parse_reply(br#"{"jsonrpc":"2.0","id":1}"#, b"1").is_err());
     }
