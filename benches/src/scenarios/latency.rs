@@ -1,0 +1,194 @@
+//! Added latency of engine_newPayloadV4, per payload size and number of ELs.
+//!
+//! Requests are sequential, as a CL sends them. Three ways of sending take turns request by
+//! request, so that a noisy neighbour slows all three alike:
+//! * **direct**: to EL 0 alone (the baseline the issue asks for);
+//! * **ideal fan-out**: the harness itself sends the same bytes to all `n` ELs at once and waits
+//!   for the last answer (what a zero-cost multiplexer would take, mock contention included);
+//! * **proxy**: through the proxy under test.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use serde::Serialize;
+
+use super::{next_id, Ctx};
+use crate::client::Conn;
+use crate::measure::{Added, Samples, Summary};
+use crate::payloads::{PayloadTemplate, Shape};
+use crate::procfs;
+use crate::proxy_process::RunningProxy;
+use crate::requests::{self, Tally, Verdict};
+
+/// One line of the latency table.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyRow {
+    pub call: String,
+    /// The payload size class, if the call carries one.
+    pub payload: Option<String>,
+    pub request_bytes: usize,
+    pub els: usize,
+    pub direct: Summary,
+    pub proxy: Summary,
+    /// The harness fanning out by itself (only for newPayload with several ELs).
+    pub ideal_fanout: Option<Summary>,
+    /// Proxy against direct.
+    pub added: Added,
+    /// Proxy against the ideal fan-out.
+    pub added_vs_fanout: Option<Added>,
+    /// The proxy's user+system CPU time per call through it, when its process is known.
+    pub proxy_cpu_us_per_call: Option<f64>,
+    /// Verdicts of the calls through the proxy.
+    pub proxy_answers: Tally,
+    /// Verdicts of the direct and ideal fan-out calls.
+    pub baseline_answers: Tally,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Direct,
+    Fanout,
+    Proxy,
+}
+
+/// The connections of one measurement.
+pub(crate) struct Conns {
+    pub direct: Conn,
+    pub fanout: Vec<Conn>,
+    pub proxy: Conn,
+}
+
+impl Conns {
+    pub async fn open(ctx: &Ctx, proxy: &RunningProxy, n: usize) -> anyhow::Result<Self> {
+        let mut conns = Self {
+            direct: ctx.direct(0).connection(),
+            fanout: (0..n).map(|i| ctx.direct(i).connection()).collect(),
+            proxy: ctx.proxy_endpoint(proxy).connection(),
+        };
+        conns.direct.connect().await?;
+        conns.proxy.connect().await?;
+        for c in &mut conns.fanout {
+            c.connect().await?;
+        }
+        Ok(conns)
+    }
+}
+
+/// Sends `body` one way; the time it took and the answer (the first failure for a fan-out).
+async fn send(conns: &mut Conns, mode: Mode, body: Bytes) -> (Duration, anyhow::Result<Bytes>) {
+    let started = Instant::now();
+    let result = match mode {
+        Mode::Direct => conns.direct.call(body).await,
+        Mode::Proxy => conns.proxy.call(body).await,
+        Mode::Fanout => {
+            let answers = join_all(conns.fanout.iter_mut().map(|c| c.call(body.clone()))).await;
+            let mut last = Err(anyhow::anyhow!("no EL"));
+            for a in answers {
+                match a {
+                    Ok(body) if requests::new_payload_verdict(&body) == Verdict::Ok => {
+                        last = Ok(body)
+                    }
+                    other => return (started.elapsed(), other),
+                }
+            }
+            last
+        }
+    };
+    (started.elapsed(), result)
+}
+
+/// Measures newPayload of one size class with `n` ELs behind the proxy.
+pub async fn new_payload(
+    ctx: &mut Ctx,
+    proxy: &RunningProxy,
+    n: usize,
+    shape: Shape,
+    iterations: usize,
+    warmup: usize,
+) -> anyhow::Result<LatencyRow> {
+    let template = PayloadTemplate::new(shape, &mut ctx.rng);
+    let mut conns = Conns::open(ctx, proxy, n).await?;
+    let modes: &[Mode] = if n > 1 {
+        &[Mode::Direct, Mode::Fanout, Mode::Proxy]
+    } else {
+        &[Mode::Direct, Mode::Proxy]
+    };
+    let mut samples = [
+        Samples::with_capacity(iterations),
+        Samples::with_capacity(iterations),
+        Samples::with_capacity(iterations),
+    ];
+    let (mut proxy_answers, mut baseline_answers) = (Tally::default(), Tally::default());
+    let cpu_before = proxy.pid.and_then(|p| procfs::cpu_seconds(p).ok());
+    for i in 0..warmup + iterations {
+        for k in 0..modes.len() {
+            let mode = modes[(i + k) % modes.len()];
+            let block = ctx.blocks.next_block();
+            let body = template.request(&block, next_id());
+            let (took, answer) = send(&mut conns, mode, body).await;
+            let verdict = match answer {
+                Ok(body) => requests::new_payload_verdict(&body),
+                Err(e) => Verdict::Failed(format!("{e:#}")),
+            };
+            if mode == Mode::Proxy {
+                proxy_answers.add(&verdict);
+            } else {
+                baseline_answers.add(&verdict);
+            }
+            if i >= warmup {
+                samples[mode as usize].push(took);
+            }
+        }
+    }
+    let cpu_after = proxy.pid.and_then(|p| procfs::cpu_seconds(p).ok());
+    let calls = (warmup + iterations) as f64;
+    let [direct, fanout, through] = samples;
+    Ok(row(
+        "newPayloadV4",
+        Some(shape.label),
+        template.request_bytes(),
+        n,
+        &direct,
+        &through,
+        (n > 1).then_some(&fanout),
+        cpu_before
+            .zip(cpu_after)
+            .map(|(a, b)| (b - a) * 1e6 / calls),
+        proxy_answers,
+        baseline_answers,
+    ))
+}
+
+/// Assembles a table line from the samples.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn row(
+    call: &str,
+    payload: Option<&str>,
+    request_bytes: usize,
+    els: usize,
+    direct: &Samples,
+    proxy: &Samples,
+    fanout: Option<&Samples>,
+    proxy_cpu_us_per_call: Option<f64>,
+    proxy_answers: Tally,
+    baseline_answers: Tally,
+) -> LatencyRow {
+    let direct = direct.summary();
+    let proxy = proxy.summary();
+    let ideal_fanout = fanout.map(Samples::summary);
+    LatencyRow {
+        call: call.to_owned(),
+        payload: payload.map(str::to_owned),
+        request_bytes,
+        els,
+        added: Added::of(&proxy, &direct),
+        added_vs_fanout: ideal_fanout.as_ref().map(|f| Added::of(&proxy, f)),
+        direct,
+        proxy,
+        ideal_fanout,
+        proxy_cpu_us_per_call,
+        proxy_answers,
+        baseline_answers,
+    }
+}
