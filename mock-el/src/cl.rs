@@ -562,7 +562,7 @@ pub async fn replay<'a, N: Network>(
         blocks: 0,
         new_payload_latencies: Vec::new(),
     };
-    let mut last = None;
+    let mut hashes: Vec<String> = Vec::new();
     for imported in history {
         let started = Instant::now();
         let answer = engine
@@ -578,15 +578,20 @@ pub async fn replay<'a, N: Network>(
             out.status = status;
             return Ok(out);
         }
-        last = Some(imported.built.block_hash.clone());
+        hashes.push(imported.built.block_hash.clone());
     }
-    let Some(head) = last else {
+    let Some(head) = hashes.last() else {
         return Err(ClError::Protocol("nothing to replay".into()));
     };
+    // Safe and finalized two blocks behind, as the driver reports them.
+    let finalized = hashes
+        .len()
+        .checked_sub(3)
+        .map_or(ZERO_HASH, |i| hashes[i].as_str());
     let answer = engine
         .call(
             "engine_forkchoiceUpdatedV3",
-            json!([{"headBlockHash": head, "safeBlockHash": head, "finalizedBlockHash": head}, null]),
+            json!([{"headBlockHash": head, "safeBlockHash": finalized, "finalizedBlockHash": finalized}, null]),
         )
         .await?;
     out.status = PayloadStatus::parse(answer.get("payloadStatus").unwrap_or(&Value::Null))?;

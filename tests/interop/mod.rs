@@ -124,6 +124,8 @@ pub struct Ejs {
     child: Option<Child>,
     /// Starts so far (the data dir of start n is `data-n`).
     starts: u32,
+    /// Started with `--isSingleNode` (synchronized from the start, as the only node).
+    single_node: bool,
 }
 
 impl Ejs {
@@ -145,6 +147,7 @@ impl Ejs {
             scratch,
             child: None,
             starts: 0,
+            single_node: true,
         };
         el.spawn();
         el.wait_ready().await;
@@ -181,7 +184,8 @@ impl Ejs {
             .arg(port(self.engine_port))
             .arg("--jwtSecret")
             .arg(&self.jwt_path)
-            .args(["--isSingleNode", "--maxPeers", "0", "--port"])
+            .args(self.single_node.then_some("--isSingleNode"))
+            .args(["--maxPeers", "0", "--port"])
             .arg(port(self.p2p_port))
             .args([
                 "--discDns",
@@ -285,9 +289,12 @@ impl Ejs {
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
-    /// Starts again on the same ports and secret with an empty data directory.
-    pub async fn restart_empty(&mut self) {
+    /// Starts again on the same ports and secret with an empty data directory. Without
+    /// `single_node` it runs as a node that has to sync (no `--isSingleNode`): it does not claim
+    /// to be synchronized until it has caught up with the chain its CL shows it.
+    pub async fn restart_empty(&mut self, single_node: bool) {
         self.kill();
+        self.single_node = single_node;
         self.spawn();
         self.wait_ready().await;
     }
