@@ -167,7 +167,9 @@ impl Ejs {
         let log = std::fs::File::create(self.log_path()).expect("log file");
         let log2 = log.try_clone().expect("log file");
         let port = |p: u16| p.to_string();
+        // The client writes files of its own in its working directory: keep them in the scratch dir.
         let child = Command::new("node")
+            .current_dir(&self.scratch.path)
             .arg(&self.entry)
             .arg("--gethGenesis")
             .arg(repo_path(GENESIS))
@@ -196,8 +198,6 @@ impl Ejs {
                 "127.0.0.1",
                 "--extIP",
                 "127.0.0.1",
-                "--logFile",
-                "false",
             ])
             .args(
                 std::env::var("EB_INTEROP_RPC_DEBUG")
