@@ -257,7 +257,15 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
     // Memory is followed on the 3-EL proxy (or the only one, for a URL target).
     let memory_fanout = if fanouts.contains(&3) { 3 } else { fanouts[0] };
-    for &n in &fanouts {
+    let per_fanout = [
+        Section::NewPayload,
+        Section::Engine,
+        Section::Throughput,
+        Section::Slots,
+    ]
+    .into_iter()
+    .any(wanted);
+    for &n in fanouts.iter().filter(|_| per_fanout) {
         let proxy = ctx.start_proxy(n, "", &format!("latency-{n}els")).await?;
         let watch_memory = n == memory_fanout;
         let mut memory = MemoryReport {
@@ -324,14 +332,17 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                     .await?,
                 );
             }
-            tracing::info!(els = n, slots = plan.slots, "slots back to back");
-            let result =
-                slots::back_to_back(&mut ctx, &proxy, plan.slots, Duration::from_secs(120)).await?;
-            report.slots = Some(result);
-            if let Some(pid) = proxy.pid {
-                memory.after_slots = Some(procfs::memory(pid)?);
+            if wanted(Section::Slots) {
+                tracing::info!(els = n, slots = plan.slots, "slots back to back");
+                let result =
+                    slots::back_to_back(&mut ctx, &proxy, plan.slots, Duration::from_secs(120))
+                        .await?;
+                report.slots = Some(result);
+                if let Some(pid) = proxy.pid {
+                    memory.after_slots = Some(procfs::memory(pid)?);
+                }
             }
-            report.memory = Some(memory);
+            report.memory = Some(memory).filter(|m| m.idle.rss_kb > 0);
         }
     }
 

@@ -68,6 +68,12 @@ fn schedstat_seconds(pid: u32) -> Option<f64> {
 
 /// User plus system CPU time from `/proc/PID/stat`, in seconds.
 fn stat_seconds(pid: u32) -> anyhow::Result<f64> {
+    let (user, system) = user_system_seconds(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU time from `/proc/PID/stat`, in seconds (10 ms resolution).
+pub fn user_system_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces; the fields after its closing parenthesis
@@ -84,7 +90,7 @@ fn stat_seconds(pid: u32) -> anyhow::Result<f64> {
             .map(|t| t as f64 / USER_HZ)
             .ok_or_else(|| anyhow!("no field {} in /proc/{pid}/stat", i + 3))
     };
-    Ok(tick(11)? + tick(12)?)
+    Ok((tick(11)?, tick(12)?))
 }
 
 /// Open file descriptors (sockets included).

@@ -210,9 +210,11 @@ impl Report {
             let vs_fan = r
                 .added_vs_fanout
                 .map_or("–".into(), |a| format!("{:+.3}", a.p50_ms));
-            let cpu = r
-                .proxy_cpu_us_per_call
-                .map_or("–".into(), |c| format!("{c:.0}"));
+            let cpu = match (r.proxy_cpu_us_per_call, r.proxy_cpu_system_share) {
+                (Some(c), Some(sys)) => format!("{c:.0} ({:.0} % sys)", sys * 100.0),
+                (Some(c), None) => format!("{c:.0}"),
+                _ => "–".into(),
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:+.3} | {:+.3} | {:+.3} | {:.2} | {:.2} | {} | {} | {} |",

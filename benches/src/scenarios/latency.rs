@@ -39,6 +39,8 @@ pub struct LatencyRow {
     pub added_vs_fanout: Option<Added>,
     /// The proxy's user+system CPU time per call through it, when its process is known.
     pub proxy_cpu_us_per_call: Option<f64>,
+    /// The kernel's share of that CPU time (socket copies, page faults), from 10 ms ticks.
+    pub proxy_cpu_system_share: Option<f64>,
     /// Verdicts of the calls through the proxy.
     pub proxy_answers: Tally,
     /// Verdicts of the direct and ideal fan-out calls.
@@ -121,6 +123,7 @@ pub async fn new_payload(
     ];
     let (mut proxy_answers, mut baseline_answers) = (Tally::default(), Tally::default());
     let cpu_before = proxy.pid.and_then(|p| procfs::cpu_seconds(p).ok());
+    let split_before = proxy.pid.and_then(|p| procfs::user_system_seconds(p).ok());
     for i in 0..warmup + iterations {
         for k in 0..modes.len() {
             let mode = modes[(i + k) % modes.len()];
@@ -142,9 +145,10 @@ pub async fn new_payload(
         }
     }
     let cpu_after = proxy.pid.and_then(|p| procfs::cpu_seconds(p).ok());
+    let split_after = proxy.pid.and_then(|p| procfs::user_system_seconds(p).ok());
     let calls = (warmup + iterations) as f64;
     let [direct, fanout, through] = samples;
-    Ok(row(
+    let mut line = row(
         "newPayloadV4",
         Some(shape.label),
         template.request_bytes(),
@@ -157,7 +161,12 @@ pub async fn new_payload(
             .map(|(a, b)| (b - a) * 1e6 / calls),
         proxy_answers,
         baseline_answers,
-    ))
+    );
+    line.proxy_cpu_system_share = split_before.zip(split_after).and_then(|(a, b)| {
+        let (user, system) = (b.0 - a.0, b.1 - a.1);
+        (user + system > 0.0).then(|| system / (user + system))
+    });
+    Ok(line)
 }
 
 /// Assembles a table line from the samples.
@@ -188,6 +197,7 @@ pub(crate) fn row(
         proxy,
         ideal_fanout,
         proxy_cpu_us_per_call,
+        proxy_cpu_system_share: None,
         proxy_answers,
         baseline_answers,
     }

@@ -50,12 +50,12 @@ impl Plan {
     pub fn full() -> Self {
         Self {
             fanouts: vec![1, 3, 5],
-            iterations: [2000, 1000, 200, 60],
+            iterations: [3000, 1500, 300, 100],
             warmup: 20,
-            engine_iterations: 1000,
+            engine_iterations: 1500,
             concurrencies: vec![1, 16, 128],
             throughput_chunk: Duration::from_millis(750),
-            throughput_rounds: 4,
+            throughput_rounds: 6,
             failover: failover::Timing {
                 warm: Duration::from_millis(1500),
                 hold: Duration::from_secs(3),
