@@ -155,7 +155,6 @@ fn main() -> ExitCode {
 
 /// Runs everything; `Ok(false)` when the smoke checks failed.
 async fn run(args: Args) -> anyhow::Result<bool> {
-    let started = Instant::now();
     let mut machine = procfs::Machine::probe();
     let plan = if args.smoke {
         Plan::smoke()
@@ -185,6 +184,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Target::command(&binary.display().to_string(), &args.proxy_args)?
         }
     };
+    // Measured time starts after the build.
+    let started = Instant::now();
     let url_mode = matches!(target, Target::Url { .. });
     let fanouts: Vec<usize> = if url_mode {
         vec![args.url_nodes]
