@@ -401,7 +401,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         report.seconds
     );
     if args.smoke {
-        let problems = smoke::check(&report, args.only.is_empty());
+        let memory_readable = !url_mode || args.proxy_pid.is_some();
+        let problems = smoke::check(&report, args.only.is_empty(), memory_readable);
         for p in &problems {
             eprintln!("bench --smoke: {p}");
         }
