@@ -151,6 +151,8 @@ cat >"$STUB/flake.nix" <<'NIX'
             if unknown != [ ] then fail "buildRustPackage takes no ${toString unknown}"
             else assert need "Cargo.lock" && need "build.rs";
             assert builtins.all (m: m ? stubDir) manifests;
+            # Every declared binary's source is in src (git add forgotten?).
+            assert builtins.all (m: builtins.all (b: !(b ? path) || need "${m.stubDir}/${b.path}") (m.bin or [ ])) manifests;
             if flags != [ ] && !(builtins.elem args.pname bins) then fail "--package ${selected} builds no binary ${args.pname}"
             else if builtins.match ".*source = \"git\\+.*" lockText != null then fail "Cargo.lock has git sources: cargoLock.outputHashes is needed"
             else if lockText != src.stubRead "Cargo.lock" then fail "cargoLock.lockFile is not the Cargo.lock in src"
@@ -187,6 +189,8 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git ls-files --error-unmatch flake.nix >/dev/null 2>&1 ||
         die "flake.nix is not tracked by git, so Nix cannot see it: git add flake.nix"
     FLAKE="git+file://$ROOT"
+    # CI may check out a shallow clone, which Nix refuses unless told.
+    [[ $(git rev-parse --is-shallow-repository) == true ]] && FLAKE="$FLAKE?shallow=1"
 else
     FLAKE="path:$ROOT"
 fi
