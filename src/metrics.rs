@@ -25,7 +25,7 @@ struct Histogram {
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     votes: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
     disagreements: Mutex<BTreeMap<String, u64>>,
     timeouts: Mutex<BTreeMap<String, u64>>,
@@ -40,12 +40,23 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
         .or_default() += 1;
 }
 
+/// Counts under a node's URL, allocating the key only the first time.
+fn bump_node(map: &Mutex<BTreeMap<String, u64>>, node: &str) {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    match map.get_mut(node) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(node.to_owned(), 1);
+        }
+    }
+}
+
 impl Metrics {
     /// One answered CL request. `ok` is false when the CL got a JSON-RPC error.
-    pub fn request(&self, method_label: &str, ok: bool) {
+    pub fn request(&self, method_label: &'static str, ok: bool) {
         bump(
             &self.requests,
-            (method_label.to_owned(), if ok { "ok" } else { "error" }),
+            (method_label, if ok { "ok" } else { "error" }),
         );
     }
 
@@ -54,11 +65,11 @@ impl Metrics {
     }
 
     pub fn disagreement(&self, node: &str) {
-        bump(&self.disagreements, node.to_owned());
+        bump_node(&self.disagreements, node);
     }
 
     pub fn timeout(&self, node: &str) {
-        bump(&self.timeouts, node.to_owned());
+        bump_node(&self.timeouts, node);
     }
 
     pub fn failover(&self) {
@@ -72,7 +83,10 @@ impl Metrics {
     pub fn latency(&self, node: &str, d: Duration) {
         let secs = d.as_secs_f64();
         let mut map = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = map.entry(node.to_owned()).or_default();
+        if !map.contains_key(node) {
+            map.insert(node.to_owned(), Histogram::default());
+        }
+        let Some(h) = map.get_mut(node) else { return };
         for (i, bound) in BUCKETS.iter().enumerate() {
             if secs <= *bound {
                 h.counts[i] += 1;

@@ -57,6 +57,7 @@ impl<N: Network> Node<N> {
             TokenCache::new(config.secret),
             clock,
             max_response,
+            max_in_flight,
         ));
         let (lane, rx) = mpsc::channel(LANE_DEPTH);
         let in_flight = Arc::new(Semaphore::new(max_in_flight));

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eb_transport::{JwtSecret, Network, SharedClock};
+use eb_transport::{JwtSecret, Network, SharedClock, Verifier};
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use tokio::time::Instant;
@@ -41,6 +41,8 @@ pub struct Proxy<N: Network> {
     pub net: N,
     pub clock: SharedClock,
     pub cl_secret: JwtSecret,
+    /// Checks the CL's tokens (remembering the last good one).
+    pub cl_tokens: Verifier,
     pub nodes: NodeSet<N>,
     pub payloads: PayloadMap,
     pub metrics: Arc<Metrics>,
@@ -65,6 +67,7 @@ impl<N: Network> Proxy<N> {
             settings,
             net,
             clock,
+            cl_tokens: Verifier::new(cl_secret.clone()),
             cl_secret,
             nodes: NodeSet::new(),
             payloads: PayloadMap::new(salt),

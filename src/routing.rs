@@ -67,7 +67,7 @@ fn versioned(rest: &str, name: &str) -> bool {
 }
 
 /// A bounded label for metrics: known methods by name, anything else as `other`.
-pub fn metric_label(method: &str) -> &str {
+pub fn metric_label(method: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "engine_newPayloadV1",
         "engine_newPayloadV2",

@@ -9,12 +9,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use eb_transport::jwt;
 use eb_transport::{Listener, Network};
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -202,7 +202,10 @@ async fn engine<N: Network>(proxy: Arc<Proxy<N>>, req: Request<Incoming>) -> Htt
 
 fn check_jwt<N: Network>(proxy: &Proxy<N>, req: &Request<Incoming>) -> Result<(), jwt::JwtError> {
     let token = jwt::bearer_token(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
-    jwt::verify(&proxy.cl_secret, token, proxy.clock.unix_seconds()).map(|_| ())
+    proxy
+        .cl_tokens
+        .verify(token, proxy.clock.unix_seconds())
+        .map(|_| ())
 }
 
 fn refuse(e: jwt::JwtError) -> HttpResponse {
@@ -241,14 +244,42 @@ async fn read_body<N: Network>(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(admin::json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("could not read the body: {e}"),
-        )),
+    // A body that arrives in one chunk is used as it is; a longer one is gathered into one
+    // buffer sized from Content-Length up front, so it is copied once and never reallocated.
+    let mut body = req.into_body();
+    let mut first: Option<Bytes> = None;
+    let mut gathered: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            admin::json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the body: {e}"),
+            )
+        })?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let so_far =
+            gathered.as_ref().map_or(0, BytesMut::len) + first.as_ref().map_or(0, Bytes::len);
+        if so_far + chunk.len() > limit {
+            return Err(too_large());
+        }
+        match (&mut gathered, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(head)) => {
+                let capacity = declared.unwrap_or(0).clamp(head.len() + chunk.len(), limit);
+                let mut buf = BytesMut::with_capacity(capacity);
+                buf.extend_from_slice(&head);
+                buf.extend_from_slice(&chunk);
+                gathered = Some(buf);
+            }
+        }
     }
+    Ok(match gathered {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
 }
 
 pub fn json(status: StatusCode, body: Bytes) -> HttpResponse {

@@ -19,9 +19,6 @@ use hyper_util::rt::TokioIo;
 
 use crate::config::NodeSpec;
 
-/// Idle connections kept per EL.
-const MAX_IDLE: usize = 16;
-
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("connect failed: {0}")]
@@ -58,6 +55,8 @@ pub struct Upstream<N: Network> {
     tokens: TokenCache,
     clock: SharedClock,
     max_response: usize,
+    /// Idle connections kept (as many as calls may be in flight, so a steady load reuses them).
+    max_idle: usize,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
 }
 
@@ -68,6 +67,7 @@ impl<N: Network> Upstream<N> {
         tokens: TokenCache,
         clock: SharedClock,
         max_response: usize,
+        max_idle: usize,
     ) -> Self {
         let authority = if spec.host.contains(':') {
             format!("[{}]:{}", spec.host, spec.port)
@@ -84,6 +84,7 @@ impl<N: Network> Upstream<N> {
             tokens,
             clock,
             max_response,
+            max_idle,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -125,7 +126,7 @@ impl<N: Network> Upstream<N> {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
+        if idle.len() < self.max_idle {
             idle.push(sender);
         }
     }

@@ -53,9 +53,21 @@ pub enum JwtError {
     Expired { exp: u64, now: u64 },
 }
 
-/// A 256-bit shared secret. `Debug` never shows the bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct JwtSecret([u8; 32]);
+/// A 256-bit shared secret. `Debug` never shows the bytes. The HMAC is keyed once, at creation,
+/// and cloned per token (keying costs two SHA-256 blocks).
+#[derive(Clone)]
+pub struct JwtSecret {
+    bytes: [u8; 32],
+    keyed: HmacSha256,
+}
+
+impl PartialEq for JwtSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for JwtSecret {}
 
 impl fmt::Debug for JwtSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -65,7 +77,9 @@ impl fmt::Debug for JwtSecret {
 
 impl JwtSecret {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
+        let keyed = <HmacSha256 as Mac>::new_from_slice(&bytes).expect("HMAC takes any key length");
+        Self { bytes, keyed }
     }
 
     /// Parses the usual `jwt.hex` content: 64 hex digits, optional `0x`, surrounding white space
@@ -97,16 +111,15 @@ impl JwtSecret {
         let array: [u8; 32] = bytes
             .try_into()
             .map_err(|_| JwtError::WrongLength { origin, len })?;
-        Ok(Self(array))
+        Ok(Self::from_bytes(array))
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        hex::encode(self.bytes)
     }
 
     fn mac(&self) -> HmacSha256 {
-        // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
-        <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length")
+        self.keyed.clone()
     }
 }
 
@@ -171,6 +184,14 @@ struct Payload {
 
 /// Verifies an HS256 token against `secret` at wall-clock time `now` (Unix seconds).
 pub fn verify(secret: &JwtSecret, token: &str, now: u64) -> Result<Claims, JwtError> {
+    verify_with_exp(secret, token, now).map(|(claims, _)| claims)
+}
+
+fn verify_with_exp(
+    secret: &JwtSecret,
+    token: &str,
+    now: u64,
+) -> Result<(Claims, Option<u64>), JwtError> {
     let mut parts = token.split('.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -204,20 +225,19 @@ pub fn verify(secret: &JwtSecret, token: &str, now: u64) -> Result<Claims, JwtEr
         .iat
         .ok_or(JwtError::MissingIat)
         .and_then(|n| seconds(&n).ok_or(JwtError::Malformed("iat is not a number of seconds")))?;
-    if iat.abs_diff(now) > MAX_IAT_SKEW_SECS {
-        return Err(JwtError::Stale { iat, now });
-    }
-    if let Some(exp) = payload.exp {
-        let exp = seconds(&exp).ok_or(JwtError::Malformed("exp is not a number of seconds"))?;
-        if exp <= now {
-            return Err(JwtError::Expired { exp, now });
-        }
-    }
-    Ok(Claims {
-        iat,
-        id: payload.id.map(claim_text),
-        clv: payload.clv.map(claim_text),
-    })
+    let exp = payload
+        .exp
+        .map(|e| seconds(&e).ok_or(JwtError::Malformed("exp is not a number of seconds")))
+        .transpose()?;
+    check_times(iat, exp, now)?;
+    Ok((
+        Claims {
+            iat,
+            id: payload.id.map(claim_text),
+            clv: payload.clv.map(claim_text),
+        },
+        exp,
+    ))
 }
 
 fn seconds(n: &serde_json::Number) -> Option<u64> {
@@ -233,6 +253,80 @@ fn claim_text(v: serde_json::Value) -> String {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
     }
+}
+
+/// Verifies incoming tokens, remembering the last one that passed: a consensus client reuses a
+/// token for many requests, and the same string is then accepted without another HMAC (its
+/// `iat` and `exp` are still checked against the clock every time). The comparison with the
+/// remembered token takes the same time whatever the bytes, so it leaks nothing about it.
+pub struct Verifier {
+    secret: JwtSecret,
+    last: Mutex<Option<Verified>>,
+}
+
+/// A token that passed, with what its clock checks need.
+struct Verified {
+    token: Box<str>,
+    claims: Claims,
+    exp: Option<u64>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub fn new(secret: JwtSecret) -> Self {
+        Self {
+            secret,
+            last: Mutex::new(None),
+        }
+    }
+
+    pub fn secret(&self) -> &JwtSecret {
+        &self.secret
+    }
+
+    /// Like [`verify`].
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, JwtError> {
+        {
+            let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(known) = last.as_ref() {
+                if constant_time_eq(known.token.as_bytes(), token.as_bytes()) {
+                    check_times(known.claims.iat, known.exp, now)?;
+                    return Ok(known.claims.clone());
+                }
+            }
+        }
+        let (claims, exp) = verify_with_exp(&self.secret, token, now)?;
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Verified {
+            token: token.into(),
+            claims: claims.clone(),
+            exp,
+        });
+        Ok(claims)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn check_times(iat: u64, exp: Option<u64>, now: u64) -> Result<(), JwtError> {
+    if iat.abs_diff(now) > MAX_IAT_SKEW_SECS {
+        return Err(JwtError::Stale { iat, now });
+    }
+    if let Some(exp) = exp {
+        if exp <= now {
+            return Err(JwtError::Expired { exp, now });
+        }
+    }
+    Ok(())
 }
 
 /// Signs outgoing tokens for one secret and reuses each for [`TOKEN_REUSE_SECS`].
@@ -451,6 +545,41 @@ mod tests {
         for junk in ["", ".", "..", "a.b.c", "a.b.c.d", "\u{0}"] {
             assert!(verify(&secret(), junk, NOW).is_err(), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn verifier_remembers_the_last_token_but_checks_its_age() {
+        let v = Verifier::new(secret());
+        let token = sign(
+            &secret(),
+            &Claims {
+                iat: NOW,
+                ..Claims::default()
+            },
+        );
+        assert_eq!(v.verify(&token, NOW).expect("valid").iat, NOW);
+        assert_eq!(v.verify(&token, NOW + 60).expect("still valid").iat, NOW);
+        assert!(matches!(
+            v.verify(&token, NOW + 61),
+            Err(JwtError::Stale { .. })
+        ));
+        let expiring = foreign_token(
+            Algorithm::HS256,
+            serde_json::json!({"iat": NOW, "exp": NOW + 2}),
+            &[0xab; 32],
+        );
+        assert!(v.verify(&expiring, NOW).is_ok());
+        assert!(matches!(
+            v.verify(&expiring, NOW + 2),
+            Err(JwtError::Expired { .. })
+        ));
+        // A token of the same length that differs is checked in full, and refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).expect("ascii");
+        assert!(v.verify(&forged, NOW).is_err());
+        assert!(!constant_time_eq(b"ab", b"abc"));
     }
 
     #[test]

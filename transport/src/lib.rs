@@ -12,5 +12,5 @@ pub mod jwt;
 pub mod net;
 
 pub use clock::{SharedClock, SystemClock, WallClock};
-pub use jwt::{JwtError, JwtSecret, TokenCache};
+pub use jwt::{JwtError, JwtSecret, TokenCache, Verifier};
 pub use net::{Listener, Network, TokioNet};
