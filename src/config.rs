@@ -480,10 +480,11 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use crate::proptest_cases as cases;
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
 
         #[test]
         fn any_text_never_panics(spec in "\\PC{0,120}") {

@@ -32,3 +32,12 @@ pub mod vote;
 
 /// Version with the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EB_GIT_COMMIT"), ")");
+
+/// Cases per property test: `PROPTEST_CASES` when set (for a long run), else `default`.
+#[cfg(test)]
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

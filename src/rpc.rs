@@ -562,6 +562,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use crate::proptest_cases as cases;
     use proptest::prelude::*;
 
     fn json_id() -> impl Strategy<Value = String> {
@@ -574,7 +575,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -333,6 +333,7 @@ fn accepted_majority_for_new_payload_only() {
 
 mod props {
     use super::*;
+    use crate::proptest_cases as cases;
     use proptest::prelude::*;
 
     fn answer() -> impl Strategy<Value = usize> {
@@ -340,7 +341,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(5000), ..ProptestConfig::default() })]
 
         /// Beyond the exhaustive five: up to 15 nodes and any majority in (0, 1].
         #[test]
