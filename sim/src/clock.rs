@@ -3,7 +3,12 @@
 use eb_transport::WallClock;
 use tokio::time::Instant;
 
-/// Unix time = a fixed epoch + the simulated time elapsed since the clock was made.
+/// Unix time = a fixed epoch + the simulated time elapsed since the simulation started.
+///
+/// Inside a running simulation the elapsed time is turmoil's simulation time, which is the same
+/// on every host and keeps running across a host's restart (a restarted host gets a fresh tokio
+/// runtime, whose `Instant`s start over). Outside one it is the tokio time since the clock was
+/// made.
 #[derive(Debug, Clone, Copy)]
 pub struct SimClock {
     epoch: u64,
@@ -11,7 +16,7 @@ pub struct SimClock {
 }
 
 impl SimClock {
-    /// Must be created inside the simulation (it reads tokio's simulated clock).
+    /// Must be created inside a tokio runtime (it reads tokio's clock for the fallback).
     pub fn new(epoch: u64) -> Self {
         Self {
             epoch,
@@ -22,6 +27,7 @@ impl SimClock {
 
 impl WallClock for SimClock {
     fn unix_seconds(&self) -> u64 {
-        self.epoch + self.start.elapsed().as_secs()
+        let elapsed = turmoil::sim_elapsed().unwrap_or_else(|| self.start.elapsed());
+        self.epoch + elapsed.as_secs()
     }
 }

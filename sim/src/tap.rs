@@ -1,0 +1,53 @@
+//! A tap on the proxy's vote: which answers it counted for each voted call.
+//!
+//! The proxy takes its vote as a plain function pointer ([`executionbackup::config::Settings`]'s
+//! `vote`). The simulation installs [`vote`], which records the answers it is given and then
+//! calls the vote under test (the real [`executionbackup::vote::decide`], or a deliberately
+//! wrong one). A simulation runs on one thread, so the state is thread-local: simulations on
+//! other threads (parallel tests) do not see each other's votes.
+
+use std::cell::{Cell, RefCell};
+
+use executionbackup::vote::{self, Answer, Decision, Kind, VoteFn};
+
+use crate::trace::Counted;
+
+thread_local! {
+    static INNER: Cell<VoteFn> = const { Cell::new(vote::decide) };
+    static TAPPED: RefCell<Vec<Counted>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes [`vote`] call `inner` and forgets earlier votes. Called when a simulation is built.
+pub fn install(inner: VoteFn) {
+    INNER.with(|i| i.set(inner));
+    TAPPED.with(|t| t.borrow_mut().clear());
+}
+
+/// The vote the simulated proxy runs: records, then delegates.
+pub fn vote(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
+    let mut counted = Counted::default();
+    for a in answers {
+        match a {
+            Answer::Status { status, .. } => counted.statuses.push(*status),
+            Answer::Error { .. } => counted.errors += 1,
+            Answer::NoAnswer => counted.no_answer += 1,
+        }
+    }
+    TAPPED.with(|t| t.borrow_mut().push(counted));
+    INNER.with(|i| i.get())(kind, answers, majority)
+}
+
+/// How many votes were taken so far.
+pub fn len() -> usize {
+    TAPPED.with(|t| t.borrow().len())
+}
+
+/// The votes taken since the first `from`.
+pub fn since(from: usize) -> Vec<Counted> {
+    TAPPED.with(|t| {
+        t.borrow()
+            .get(from..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
+    })
+}

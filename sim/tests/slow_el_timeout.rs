@@ -1,0 +1,58 @@
+//! An EL slower than usual on newPayload: 100 ms under its 2 s timeout its answer still counts;
+//! 100 ms over, it does not, and the newPayload takes exactly the timeout.
+
+use std::time::Duration;
+
+use mock_el::Behaviour;
+use sim::run::Outcome;
+use sim::schedule::{ms, Action, Schedule};
+use sim::world::{Config, ElSpec};
+use sim::{run, Scenario};
+
+fn with_latency(latency: Duration) -> Outcome {
+    let els = vec![
+        ElSpec::new("el1"),
+        ElSpec::new("el2").timeout_ms(2_000),
+        ElSpec::new("el3"),
+    ];
+    let slow = Behaviour::latency(latency).scoped("engine_newPayload");
+    let schedule = Schedule::new().at(2, ms(0), Action::Set("el2".into(), slow));
+    let out = run(&Scenario::new(Config::new(15, els).slots(5), schedule));
+    out.print();
+    out.assert_ok();
+    out
+}
+
+#[test]
+fn slow_el_just_under_its_timeout_counts() {
+    let out = with_latency(ms(1_900));
+    for slot in 2..=5 {
+        let np = out.in_slot("engine_newPayload", slot);
+        assert_eq!((np[0].status(), np[0].votes()), ("VALID", 3), "{}", np[0]);
+        assert!((ms(1_900)..ms(2_000)).contains(&np[0].took()), "{}", np[0]);
+    }
+    // Never seen as dead: every forkchoiceUpdated has its vote too.
+    for x in out.calls("engine_forkchoiceUpdated") {
+        assert_eq!(x.votes(), 3, "{x}");
+    }
+}
+
+#[test]
+fn slow_el_just_over_its_timeout_does_not() {
+    let out = with_latency(ms(2_100));
+    for slot in 2..=5 {
+        let np = out.in_slot("engine_newPayload", slot);
+        let counted = np[0].counted.clone().unwrap_or_default();
+        assert_eq!(np[0].status(), "VALID");
+        assert_eq!(
+            (counted.statuses.len(), counted.no_answer),
+            (2, 1),
+            "{}",
+            np[0]
+        );
+        assert!((ms(2_000)..ms(2_100)).contains(&np[0].took()), "{}", np[0]);
+        // Timed out means dead: the forkchoiceUpdated right after does not wait for el2.
+        let fcu = out.in_slot("engine_forkchoiceUpdated", slot);
+        assert_eq!(fcu.last().map(|x| x.votes()), Some(2));
+    }
+}
