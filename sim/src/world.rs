@@ -203,8 +203,9 @@ pub struct ElHandles {
 ///
 /// Changes are applied by a task in the EL's own host, [`CHANGE_OFFSET`] into a simulation
 /// step, never from outside: network messages reach a host at the start of a step and the
-/// mock's timers (latencies, retries) fall on whole steps, so a change never becomes visible in
-/// the same poll as a request's progress. mock-el's connection and accept loops use unbiased
+/// mock's timers (latencies, retries) fall on whole steps (keep latencies in a schedule
+/// multiples of the step), so a change never becomes visible in the same poll as a request's
+/// progress. mock-el's connection and accept loops use unbiased
 /// `tokio::select!`, whose choice between two ready branches comes from an RNG tokio seeds from
 /// OS entropy: a change (say, `Dead`) and an answer ready at once would make runs differ.
 #[derive(Clone, Debug)]

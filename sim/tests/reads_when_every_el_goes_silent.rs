@@ -5,7 +5,7 @@
 //! Invariant 3 says a CL request is answered within the largest per-node timeout plus a small
 //! bound. Today the read takes the *sum* of the nodes' timeouts: `proxy::forward()` gives each
 //! node in the failover order its whole timeout, with no deadline for the request as a whole.
-//! The explorer finds this on about 0.7 % of seeds (e.g. `--seed 166`). Ignored until the
+//! The explorer finds this on about 0.25 % of seeds (e.g. `--seed 116`). Ignored until the
 //! daemon bounds the whole failover; run with `cargo test -p sim -- --ignored`.
 
 use sim::schedule::{ms, Action, Schedule};
