@@ -193,20 +193,28 @@ impl<N: Network> Proxy<N> {
 
     // ---- reads -----------------------------------------------------------------------------
 
-    /// The primary, and on a transport failure, timeout or unusable answer the next node.
+    /// The primary, and on a transport failure, timeout or unusable answer the next node. The
+    /// whole call has one deadline, the longest node timeout: several nodes going silent at once
+    /// cost one timeout, not one each.
     async fn forward(&self, call: &Call) -> Out {
         let order = self.nodes.failover_order();
-        if order.is_empty() {
+        let Some(longest) = order.iter().map(|n| n.timeout).max() else {
             return Out::Error(RpcError::internal("no execution client is answering"));
-        }
+        };
+        let deadline = Instant::now() + longest;
         let mut last_error = String::new();
         for (i, node) in order.iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                last_error = format!("deadline of {} ms passed", longest.as_millis());
+                break;
+            }
             if i > 0 {
                 self.metrics.failover();
                 tracing::debug!(method = &*call.method, node = node.url(), "failing over");
             }
             match self
-                .read_from(node, call, call.bytes.clone(), node.timeout)
+                .read_from(node, call, call.bytes.clone(), node.timeout.min(left))
                 .await
             {
                 Ok(out) => return out,

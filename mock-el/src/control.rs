@@ -104,6 +104,7 @@ async fn accept_loop<N: Network>(
     let conn_stop = stop.clone();
     loop {
         tokio::select! {
+            biased;
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     tokio::spawn(connection(stream, el.clone(), engine_url.clone(), conn_stop.clone()));
@@ -131,6 +132,7 @@ async fn connection<S: Connection>(
     });
     let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
     tokio::select! {
+        biased;
         _ = conn => {}
         _ = stopped(&mut stop) => {}
     }

@@ -70,6 +70,7 @@ pub(crate) async fn serve<N: Network>(
                 Err(e) => {
                     tracing::warn!(el = %shared.name, %addr, error = %e, "cannot bind again; retrying");
                     tokio::select! {
+                        biased;
                         _ = tokio::time::sleep(RETRY) => {}
                         r = life.changed() => if r.is_err() { break },
                     }
@@ -78,6 +79,7 @@ pub(crate) async fn serve<N: Network>(
             },
         };
         tokio::select! {
+            biased;
             accepted = current.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let conn_life = shared.life.subscribe();
@@ -105,6 +107,7 @@ async fn connection<S: Connection>(
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::select! {
+        biased;
         r = conn => if let Err(e) = r {
             tracing::trace!(error = %e, "connection ended");
         },
