@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::health::NodeState;
 use crate::node::{CallResult, Node};
 use crate::payload::Build;
 use crate::proxy::{record_failure, record_success, Out, Proxy};
@@ -106,13 +105,7 @@ struct ForkchoiceView<'a> {
 impl<N: Network> Proxy<N> {
     pub(crate) async fn voted(&self, call: &Call, kind: Kind) -> Out {
         let started = Instant::now();
-        let targets: Vec<Arc<Node<N>>> = self
-            .nodes
-            .snapshot()
-            .iter()
-            .filter(|n| n.health.state() != NodeState::Dead)
-            .cloned()
-            .collect();
+        let targets: Vec<Arc<Node<N>>> = self.nodes.live();
         let receivers: Vec<_> = {
             let _order = self.enqueue.lock().unwrap_or_else(|p| p.into_inner());
             targets

@@ -58,6 +58,15 @@ impl<N: Network> NodeSet<N> {
         self.nodes.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The nodes not known to be dead, in configured order (who gets live traffic).
+    pub fn live(&self) -> Vec<Arc<Node<N>>> {
+        self.snapshot()
+            .iter()
+            .filter(|n| n.health.state() != NodeState::Dead)
+            .cloned()
+            .collect()
+    }
+
     /// Adds nodes at the end of the order; all or nothing.
     pub fn add(&self, new: Vec<Arc<Node<N>>>) -> Result<(), SetError> {
         let mut guard = self.nodes.write().unwrap_or_else(|p| p.into_inner());

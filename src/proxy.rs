@@ -258,13 +258,7 @@ impl<N: Network> Proxy<N> {
 
     /// Asks every answering node at once (1-second class calls); successes only.
     async fn ask_all(&self, call: &Call) -> (Vec<(Arc<Node<N>>, Bytes)>, Option<RpcError>) {
-        let nodes: Vec<Arc<Node<N>>> = self
-            .nodes
-            .snapshot()
-            .iter()
-            .filter(|n| n.health.state() != NodeState::Dead)
-            .cloned()
-            .collect();
+        let nodes: Vec<Arc<Node<N>>> = self.nodes.live();
         let results = join_all(nodes.into_iter().map(|node| async move {
             let timeout = node
                 .timeout
