@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use eb_transport::{JwtSecret, Network, SharedClock, Verifier};
 use futures_util::future::join_all;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
 use crate::config::{NodeConfig, Settings};
@@ -193,32 +193,73 @@ impl<N: Network> Proxy<N> {
 
     // ---- reads -----------------------------------------------------------------------------
 
-    /// The primary, and on a transport failure, timeout or unusable answer the next node. The
-    /// whole call has one deadline, the longest node timeout: several nodes going silent at once
-    /// cost one timeout, not one each.
+    /// The primary, and on a transport failure, timeout or unusable answer the next node.
+    ///
+    /// The whole call has one deadline, the longest node timeout, so several nodes going silent
+    /// at once cost one timeout, not one each. To still reach a live node inside it, a node
+    /// that has not answered within half its timeout is *hedged*: the next node is asked too,
+    /// and the first usable answer wins (reads are safe to ask twice).
     async fn forward(&self, call: &Call) -> Out {
         let order = self.nodes.failover_order();
         let Some(longest) = order.iter().map(|n| n.timeout).max() else {
             return Out::Error(RpcError::internal("no execution client is answering"));
         };
         let deadline = Instant::now() + longest;
-        let mut last_error = String::new();
-        for (i, node) in order.iter().enumerate() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                last_error = format!("deadline of {} ms passed", longest.as_millis());
+        let mut asking = FuturesUnordered::new();
+        let mut next = 0;
+        let mut hedge_at = deadline;
+        let mut last_error = format!("deadline of {} ms passed", longest.as_millis());
+        loop {
+            if next < order.len() && (asking.is_empty() || Instant::now() >= hedge_at) {
+                let node = &order[next];
+                if next > 0 {
+                    self.metrics.failover();
+                    tracing::debug!(method = &*call.method, node = node.url(), "failing over");
+                }
+                let now = Instant::now();
+                let timeout = node.timeout.min(deadline.saturating_duration_since(now));
+                hedge_at = now + timeout / 2;
+                // Its own task: when another node wins, this attempt still runs to its end, so a
+                // silent node is found dead by its timeout and drops out of live traffic.
+                let attempt = tokio::spawn(call_and_record(
+                    self.metrics.clone(),
+                    node.clone(),
+                    call.bytes.clone(),
+                    timeout,
+                ));
+                asking.push(async move {
+                    let out = match attempt.await {
+                        Ok(Ok(reply)) => interpret(node, call, reply),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    (node.url(), out)
+                });
+                next += 1;
+            }
+            if asking.is_empty() {
                 break;
             }
-            if i > 0 {
-                self.metrics.failover();
-                tracing::debug!(method = &*call.method, node = node.url(), "failing over");
-            }
-            match self
-                .read_from(node, call, call.bytes.clone(), node.timeout.min(left))
-                .await
-            {
-                Ok(out) => return out,
-                Err(e) => last_error = format!("{}: {e}", node.url()),
+            let wake = if next < order.len() {
+                hedge_at
+            } else {
+                deadline
+            };
+            tokio::select! {
+                biased;
+                Some((url, out)) = asking.next() => match out {
+                    Ok(out) => return out,
+                    Err(e) => {
+                        last_error = format!("{url}: {e}");
+                        // Failed outright: ask the next node now rather than at the hedge time.
+                        hedge_at = Instant::now();
+                    }
+                },
+                () = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                }
             }
         }
         Out::Error(RpcError::internal(format!(
@@ -234,26 +275,10 @@ impl<N: Network> Proxy<N> {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Out, String> {
-        let started = Instant::now();
-        let reply = match node.call(body, timeout).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                self.note_failure(node, &e);
-                return Err(e.to_string());
-            }
-        };
-        self.note_success(node, started.elapsed());
-        match rpc::parse_reply(&reply, call.response_id()) {
-            Ok((Reply::Result(_), true)) | Ok((Reply::Error(_), true)) => Ok(Out::Verbatim(reply)),
-            Ok((Reply::Result(raw), false)) => {
-                Ok(Out::Result(reply.slice_ref(raw.get().as_bytes())))
-            }
-            Ok((Reply::Error(e), false)) => Ok(Out::Error(e)),
-            Err(e) => {
-                tracing::warn!(node = node.url(), method = &*call.method, error = %e, "unusable answer");
-                Err(e.to_string())
-            }
-        }
+        let reply = call_and_record(self.metrics.clone(), node.clone(), body, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        interpret(node, call, reply)
     }
 
     /// Asks every answering node at once (1-second class calls); successes only.
@@ -333,6 +358,35 @@ impl<N: Network> Proxy<N> {
 
     pub(crate) fn note_failure(&self, node: &Node<N>, error: &UpstreamError) {
         record_failure(&self.metrics, node, error);
+    }
+}
+
+/// Calls a node and records what the call taught about its health.
+async fn call_and_record<N: Network>(
+    metrics: Arc<Metrics>,
+    node: Arc<Node<N>>,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Bytes, UpstreamError> {
+    let started = Instant::now();
+    let result = node.call(body, timeout).await;
+    match &result {
+        Ok(_) => record_success(&metrics, &node, started.elapsed()),
+        Err(e) => record_failure(&metrics, &node, e),
+    }
+    result
+}
+
+/// Turns an EL's answer into what the CL gets; `Err` means "try another node".
+fn interpret<N: Network>(node: &Node<N>, call: &Call, reply: Bytes) -> Result<Out, String> {
+    match rpc::parse_reply(&reply, call.response_id()) {
+        Ok((Reply::Result(_), true)) | Ok((Reply::Error(_), true)) => Ok(Out::Verbatim(reply)),
+        Ok((Reply::Result(raw), false)) => Ok(Out::Result(reply.slice_ref(raw.get().as_bytes()))),
+        Ok((Reply::Error(e), false)) => Ok(Out::Error(e)),
+        Err(e) => {
+            tracing::warn!(node = node.url(), method = &*call.method, error = %e, "unusable answer");
+            Err(e.to_string())
+        }
     }
 }
 
