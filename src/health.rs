@@ -53,6 +53,8 @@ pub struct Health {
     latency_us: AtomicU64,
     /// Consecutive failed probes while dead (drives the re-probe back-off).
     dead_probes: AtomicU64,
+    /// Reads outstanding past half their timeout (see `proxy::forward`).
+    stalled: AtomicU64,
 }
 
 impl Default for Health {
@@ -68,7 +70,23 @@ impl Health {
             state: AtomicU8::new(NodeState::Alive.to_u8()),
             latency_us: AtomicU64::new(0),
             dead_probes: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
         }
+    }
+
+    /// True while a read to this node is outstanding past half its timeout.
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn stall(&self) {
+        self.stalled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn unstall(&self) {
+        let _ = self
+            .stalled
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     pub fn state(&self) -> NodeState {

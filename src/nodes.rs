@@ -143,6 +143,10 @@ impl<N: Network> NodeSet<N> {
             .cloned()
             .collect();
         rest.sort_by_key(|n| (n.do_not_use(), n.health.state()));
-        primary.into_iter().chain(rest).collect()
+        let mut order: Vec<Arc<Node<N>>> = primary.into_iter().chain(rest).collect();
+        // A node with a read outstanding past half its timeout goes last until that read ends
+        // (stable: the ranking above holds among the others).
+        order.sort_by_key(|n| n.health.stalled());
+        order
     }
 }

@@ -3,6 +3,7 @@
 //! Generic over [`Network`], so the same code runs over tokio sockets and in simulation.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -206,11 +207,21 @@ impl<N: Network> Proxy<N> {
         };
         let deadline = Instant::now() + longest;
         let mut asking = FuturesUnordered::new();
+        // Per attempt: 0 running, 1 hedged past (the node counts as stalled), 2 finished.
+        let mut phases: Vec<Arc<AtomicU8>> = Vec::new();
         let mut next = 0;
         let mut hedge_at = deadline;
         let mut last_error = format!("deadline of {} ms passed", longest.as_millis());
         loop {
             if next < order.len() && (asking.is_empty() || Instant::now() >= hedge_at) {
+                if let (Some(phase), Some(prev)) = (phases.last(), next.checked_sub(1)) {
+                    if phase
+                        .compare_exchange(0, 1, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
+                        .is_ok()
+                    {
+                        order[prev].health.stall();
+                    }
+                }
                 let node = &order[next];
                 if next > 0 {
                     self.metrics.failover();
@@ -221,12 +232,19 @@ impl<N: Network> Proxy<N> {
                 hedge_at = now + timeout / 2;
                 // Its own task: when another node wins, this attempt still runs to its end, so a
                 // silent node is found dead by its timeout and drops out of live traffic.
-                let attempt = tokio::spawn(call_and_record(
-                    self.metrics.clone(),
-                    node.clone(),
-                    call.bytes.clone(),
-                    timeout,
-                ));
+                let phase = Arc::new(AtomicU8::new(0));
+                phases.push(phase.clone());
+                let attempt = tokio::spawn({
+                    let (metrics, node, body) =
+                        (self.metrics.clone(), node.clone(), call.bytes.clone());
+                    async move {
+                        let result = call_and_record(metrics, node.clone(), body, timeout).await;
+                        if phase.swap(2, AtomicOrdering::AcqRel) == 1 {
+                            node.health.unstall();
+                        }
+                        result
+                    }
+                });
                 asking.push(async move {
                     let out = match attempt.await {
                         Ok(Ok(reply)) => interpret(node, call, reply),

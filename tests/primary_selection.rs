@@ -69,3 +69,31 @@ async fn all_nodes_dead_then_back() {
     assert!(back, "the proxy recovers by itself");
     assert_eq!(status_of(&cl.new_payload(3).await), "VALID");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_primary_is_hedged_and_then_skipped() {
+    let els = mocks(2).await;
+    let urls: Vec<(String, &str)> = els.iter().map(|e| (e.url(), "#timeout=400")).collect();
+    let running = proxy(&urls, settings()).await;
+    let cl = Cl::new(running.url());
+    assert_eq!(cl.metrics().await["primary_node"], els[0].url());
+    els[0].set(mock_el::Behaviour::hang());
+
+    // The primary says nothing: at half its timeout the next node is asked too.
+    let started = tokio::time::Instant::now();
+    assert_eq!(cl.rpc("eth_chainId", json!([])).await["result"], "0x539");
+    let first = started.elapsed();
+    assert!(
+        first >= Duration::from_millis(180) && first < Duration::from_millis(390),
+        "{first:?}"
+    );
+
+    // While that read is still outstanding, the primary is asked last: the next read is prompt.
+    let started = tokio::time::Instant::now();
+    assert_eq!(cl.rpc("eth_blockNumber", json!([])).await["result"], "0x0");
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+}
