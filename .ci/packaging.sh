@@ -318,9 +318,10 @@ cargo test --workspace --locked --no-run --quiet >"$TMP/build.log" 2>&1 || {
     cat "$TMP/build.log"
     die "cargo test --workspace --locked --no-run"
 }
-[[ -x target/debug/executionbackup && -x target/debug/mock-el ]] || die "cargo test --no-run built no binaries"
-EB=$ROOT/target/debug/executionbackup
-MOCK=$ROOT/target/debug/mock-el
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ -x $TARGET/debug/executionbackup && -x $TARGET/debug/mock-el ]] || die "cargo test --no-run built no binaries"
+EB=$TARGET/debug/executionbackup
+MOCK=$TARGET/debug/mock-el
 version=$("$EB" --version)
 echo "   $version; $("$MOCK" --version)"
 [[ $version =~ ^executionbackup\ [0-9]+\.[0-9]+\.[0-9]+\ \(([0-9a-f]{12}|unknown)\)$ ]] ||
