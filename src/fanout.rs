@@ -142,11 +142,11 @@ impl<N: Network> Proxy<N> {
             .map(|(node, result, latency)| {
                 let answer = match result {
                     Ok(body) => {
-                        self.note_success(&node, latency);
+                        record_success(&self.metrics, &node, latency);
                         parse_voted(kind, &body, call.response_id())
                     }
                     Err(e) => {
-                        self.note_failure(&node, &e);
+                        record_failure(&self.metrics, &node, &e);
                         Parsed::Nothing(e.to_string())
                     }
                 };

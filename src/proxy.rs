@@ -367,16 +367,6 @@ impl<N: Network> Proxy<N> {
             serde_json::to_vec(&common).unwrap_or_else(|_| b"[]".to_vec()),
         ))
     }
-
-    // ---- health bookkeeping from live traffic ----------------------------------------------
-
-    pub(crate) fn note_success(&self, node: &Node<N>, latency: Duration) {
-        record_success(&self.metrics, node, latency);
-    }
-
-    pub(crate) fn note_failure(&self, node: &Node<N>, error: &UpstreamError) {
-        record_failure(&self.metrics, node, error);
-    }
 }
 
 /// Calls a node and records what the call taught about its health.
