@@ -2,8 +2,6 @@
 //! selection, replay when every build was lost, expiry, and a bounded id map.
 mod mocknet;
 
-use std::time::Duration;
-
 use executionbackup::config::PayloadSelection;
 use executionbackup::payload;
 use mocknet::*;
@@ -152,5 +150,4 @@ async fn the_id_map_stays_bounded_over_many_slots() {
     assert_eq!(running.proxy.payloads.len(), payload::CAPACITY);
     let reply = cl.rpc("engine_getPayloadV3", json!([last])).await;
     assert!(reply["result"]["executionPayload"].is_object(), "{reply}");
-    let _ = Duration::ZERO;
 }

@@ -120,52 +120,23 @@ pub fn request(id: Value, method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
+#[path = "../shapes/mod.rs"]
+mod shapes;
+
+/// `hash` over the numbers the shared shapes use (every one fits a byte here).
+fn byte_hash(n: u64) -> String {
+    hash(n as u8)
+}
+
 /// engine_newPayloadV3 params for a block whose hash is `hash(n)`.
 pub fn new_payload_params(n: u8) -> Value {
-    json!([
-        {
-            "parentHash": hash(n.wrapping_sub(1)),
-            "feeRecipient": format!("0x{}", "00".repeat(20)),
-            "stateRoot": hash(0xaa),
-            "receiptsRoot": hash(0xbb),
-            "logsBloom": format!("0x{}", "00".repeat(256)),
-            "prevRandao": hash(0xcc),
-            "blockNumber": format!("0x{n:x}"),
-            "gasLimit": "0x1c9c380",
-            "gasUsed": "0x0",
-            "timestamp": format!("0x{:x}", 1_700_000_000u64 + u64::from(n) * 12),
-            "extraData": "0x",
-            "baseFeePerGas": "0x7",
-            "blockHash": hash(n),
-            "transactions": [],
-            "withdrawals": [],
-            "blobGasUsed": "0x0",
-            "excessBlobGas": "0x0"
-        },
-        [],
-        hash(0xdd)
-    ])
+    shapes::new_payload_params(&byte_hash, n.into(), n.wrapping_sub(1).into())
 }
 
 /// engine_forkchoiceUpdatedV3 params with head `hash(n)`, with or without payload attributes.
 pub fn fcu_params(n: u8, attributes: bool) -> Value {
-    let state = json!({
-        "headBlockHash": hash(n),
-        "safeBlockHash": hash(n.wrapping_sub(1)),
-        "finalizedBlockHash": hash(n.wrapping_sub(2)),
-    });
-    let attrs = if attributes {
-        json!({
-            "timestamp": format!("0x{:x}", 1_700_000_000u64 + u64::from(n) * 12 + 12),
-            "prevRandao": hash(0xcc),
-            "suggestedFeeRecipient": format!("0x{}", "11".repeat(20)),
-            "withdrawals": [],
-            "parentBeaconBlockRoot": hash(0xdd)
-        })
-    } else {
-        Value::Null
-    };
-    json!([state, attrs])
+    let ancestors = [n.wrapping_sub(1).into(), n.wrapping_sub(2).into()];
+    shapes::fcu_params(&byte_hash, n.into(), ancestors, attributes)
 }
 
 /// A PayloadStatusV1.

@@ -164,50 +164,16 @@ pub fn hash(n: u64) -> String {
     format!("0x{n:064x}")
 }
 
+#[path = "../shapes/mod.rs"]
+mod shapes;
+
 pub fn new_payload_params(n: u64) -> Value {
-    json!([
-        {
-            "parentHash": hash(n.saturating_sub(1)),
-            "feeRecipient": format!("0x{}", "00".repeat(20)),
-            "stateRoot": hash(0xaa),
-            "receiptsRoot": hash(0xbb),
-            "logsBloom": format!("0x{}", "00".repeat(256)),
-            "prevRandao": hash(0xcc),
-            "blockNumber": format!("0x{n:x}"),
-            "gasLimit": "0x1c9c380",
-            "gasUsed": "0x0",
-            "timestamp": format!("0x{:x}", 1_700_000_000u64 + n * 12),
-            "extraData": "0x",
-            "baseFeePerGas": "0x7",
-            "blockHash": hash(n),
-            "transactions": [],
-            "withdrawals": [],
-            "blobGasUsed": "0x0",
-            "excessBlobGas": "0x0"
-        },
-        [],
-        hash(0xdd)
-    ])
+    shapes::new_payload_params(&hash, n, n.saturating_sub(1))
 }
 
 pub fn fcu_params(n: u64, attributes: bool) -> Value {
-    let state = json!({
-        "headBlockHash": hash(n),
-        "safeBlockHash": hash(n.saturating_sub(1)),
-        "finalizedBlockHash": hash(n.saturating_sub(2)),
-    });
-    let attrs = if attributes {
-        json!({
-            "timestamp": format!("0x{:x}", 1_700_000_000u64 + n * 12 + 12),
-            "prevRandao": hash(0xcc),
-            "suggestedFeeRecipient": format!("0x{}", "11".repeat(20)),
-            "withdrawals": [],
-            "parentBeaconBlockRoot": hash(0xdd)
-        })
-    } else {
-        Value::Null
-    };
-    json!([state, attrs])
+    let ancestors = [n.saturating_sub(1), n.saturating_sub(2)];
+    shapes::fcu_params(&hash, n, ancestors, attributes)
 }
 
 pub fn status_of(response: &Value) -> &str {
