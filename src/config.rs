@@ -79,6 +79,22 @@ pub struct Cli {
     #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = 700, value_parser = parse_timeout)]
     pub get_payload_timeout: u64,
 
+    /// Milliseconds getPayload waits, after the first good payload arrived, for the primary's
+    /// (or, with best-value, for better ones) before answering with what it has.
+    #[arg(long, env = "EB_GET_PAYLOAD_GRACE", default_value_t = 150)]
+    pub get_payload_grace: u64,
+
+    /// Milliseconds a lagging node (one that missed a voted call's deadline) is awaited after
+    /// the healthy nodes answered; also how long a silent healthy node may trail the others
+    /// before it is checked on the spot.
+    #[arg(long, env = "EB_LAG_GRACE", default_value_t = 300)]
+    pub lag_grace: u64,
+
+    /// VALID votes needed to answer VALID (1: one EL that knows the block is enough when the
+    /// others are catching up; raise it to prefer halting over trusting a single EL).
+    #[arg(long, env = "EB_MIN_VALID", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_valid: u64,
+
     /// Which payload engine_getPayload returns when several nodes built one: the primary's, or
     /// the highest blockValue.
     #[arg(long, env = "EB_PAYLOAD_SELECTION", value_enum, default_value_t = PayloadSelection::Primary)]
@@ -283,7 +299,13 @@ pub struct Settings {
     pub fcu_majority: f64,
     pub default_timeout: Duration,
     pub payload_timeout: Duration,
+    /// How long getPayload waits after the first good payload for the preferred one.
+    pub payload_grace: Duration,
     pub payload_selection: PayloadSelection,
+    /// How long lagging nodes are awaited after the healthy ones answered.
+    pub lag_grace: Duration,
+    /// VALID votes needed for a VALID answer.
+    pub min_valid: usize,
     pub health_interval: Duration,
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
@@ -302,14 +324,17 @@ impl Settings {
             fcu_majority: cli.fcu_majority,
             default_timeout: Duration::from_millis(cli.timeout),
             payload_timeout: Duration::from_millis(cli.get_payload_timeout),
+            payload_grace: Duration::from_millis(cli.get_payload_grace),
             payload_selection: cli.payload_selection,
+            lag_grace: Duration::from_millis(cli.lag_grace),
+            min_valid: usize::try_from(cli.min_valid).unwrap_or(usize::MAX),
             health_interval: Duration::from_secs(cli.health_interval),
             max_request_bytes: cli.max_request_bytes,
             max_response_bytes: cli.max_response_bytes,
             max_batch: cli.max_batch.max(1),
             max_connections: cli.max_connections.max(1),
             max_in_flight_per_node: cli.max_in_flight_per_node.max(1),
-            vote: crate::vote::decide,
+            vote: crate::vote::decide_ballots,
         }
     }
 }
@@ -322,14 +347,17 @@ impl Default for Settings {
             fcu_majority: 0.6,
             default_timeout: Duration::from_millis(7500),
             payload_timeout: Duration::from_millis(700),
+            payload_grace: Duration::from_millis(150),
             payload_selection: PayloadSelection::Primary,
+            lag_grace: Duration::from_millis(300),
+            min_valid: 1,
             health_interval: Duration::from_secs(5),
             max_request_bytes: 64 * 1024 * 1024,
             max_response_bytes: 128 * 1024 * 1024,
             max_batch: 1024,
             max_connections: 256,
             max_in_flight_per_node: 128,
-            vote: crate::vote::decide,
+            vote: crate::vote::decide_ballots,
         }
     }
 }

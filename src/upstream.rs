@@ -111,6 +111,19 @@ impl<N: Network> Upstream<N> {
         }
     }
 
+    /// POSTs `body` on a new connection, never a pooled one (the on-the-spot check: a pooled
+    /// connection may be stuck behind a call the EL never answers).
+    pub async fn call_fresh(&self, body: Bytes) -> Result<Bytes, UpstreamError> {
+        let sender = self.connect().await?;
+        match self.send(sender, body).await {
+            Ok(reply) => Ok(reply),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::Stale) => Err(UpstreamError::Transport(
+                "connection closed before the response".into(),
+            )),
+        }
+    }
+
     fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(sender) = idle.pop() {
