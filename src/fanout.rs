@@ -136,7 +136,7 @@ impl<N: Network> Proxy<N> {
                         let node = &voters[i].node;
                         node.health.engine_event(
                             node.url(),
-                            EngineEvent::FailedCheck(kind),
+                            EngineEvent::FailedCheck,
                             "silent on a voted call and failed the on-the-spot check",
                         );
                     }
@@ -184,6 +184,15 @@ impl<N: Network> Proxy<N> {
                 catching_up: v.catching_up,
             })
             .collect();
+        // A node that now says VALID for a block it called INVALID before withdraws that INVALID
+        // (before the vote); this call's INVALIDs are remembered after it.
+        if let Some(hash) = block_hash {
+            for v in voters {
+                if v.parsed().and_then(Parsed::status) == Some(Status::Valid) {
+                    self.invalid_blocks.withdraw(hash, v.node.id);
+                }
+            }
+        }
         let rules = Rules {
             majority: self.settings.fcu_majority,
             min_valid: self.settings.min_valid,
@@ -242,11 +251,6 @@ impl<N: Network> Proxy<N> {
                 Status::Invalid => {
                     if let Some(hash) = block_hash {
                         self.invalid_blocks.insert(hash, v.node.id);
-                    }
-                }
-                Status::Valid => {
-                    if let Some(hash) = block_hash {
-                        self.invalid_blocks.withdraw(hash, v.node.id);
                     }
                 }
                 Status::Syncing | Status::Accepted if counted_valid => {

@@ -66,8 +66,9 @@ pub enum EngineEvent {
     },
     /// Its own timeout passed after the request was written to it.
     MissedDeadline(Kind),
-    /// Silent on a voted call, it also failed the short engine check made on the spot.
-    FailedCheck(Kind),
+    /// Silent on a voted call, it also failed the short engine check made on the spot: it does
+    /// not answer the engine at all, so it is lagging on every kind of call.
+    FailedCheck,
     /// The connection was refused.
     Unreachable,
     /// A voted call was dropped in the proxy's own queue for this node (the CL's deadline passed
@@ -142,8 +143,12 @@ pub fn engine_after(state: Engine, event: EngineEvent) -> Engine {
                 next.sync = Sync::Synced;
             }
         }
-        EngineEvent::MissedDeadline(kind) | EngineEvent::FailedCheck(kind) => {
+        EngineEvent::MissedDeadline(kind) => {
             next.lagging[index(kind)] = true;
+            next.sync = Sync::CatchingUp;
+        }
+        EngineEvent::FailedCheck => {
+            next.lagging = [true; 2];
             next.sync = Sync::CatchingUp;
         }
         EngineEvent::Unreachable | EngineEvent::ProbeFailed => {
@@ -157,7 +162,12 @@ pub fn engine_after(state: Engine, event: EngineEvent) -> Engine {
         }
         // Reachable again, but only a voted call answered in time makes it healthy: an EL
         // stuck on newPayload still answers probes.
-        EngineEvent::ProbeOk => next.down = false,
+        EngineEvent::ProbeOk => {
+            if next.down {
+                next.down = false;
+                next.lagging = [true; 2];
+            }
+        }
     }
     next
 }
@@ -342,9 +352,9 @@ impl Health {
 
 /// The summary of both paths (pure).
 pub fn summary(engine: Engine, reads_up: bool, wrong_chain: bool) -> NodeState {
-    if wrong_chain || engine.down {
+    if wrong_chain || engine.down || !reads_up {
         NodeState::Dead
-    } else if engine.worst() == Voter::Lagging || !reads_up {
+    } else if engine.worst() == Voter::Lagging {
         NodeState::Lagging
     } else if engine.sync == Sync::CatchingUp {
         NodeState::Syncing
@@ -380,6 +390,7 @@ mod tests {
     fn events() -> Vec<EngineEvent> {
         let mut out = vec![
             EngineEvent::Unreachable,
+            EngineEvent::FailedCheck,
             EngineEvent::Skipped,
             EngineEvent::ProbeOk,
             EngineEvent::ProbeFailed,
@@ -388,7 +399,6 @@ mod tests {
         ];
         for kind in KINDS {
             out.push(EngineEvent::MissedDeadline(kind));
-            out.push(EngineEvent::FailedCheck(kind));
             for status in [
                 None,
                 Some(Status::Valid),
@@ -459,7 +469,7 @@ mod tests {
                 if matches!(
                     event,
                     EngineEvent::MissedDeadline(_)
-                        | EngineEvent::FailedCheck(_)
+                        | EngineEvent::FailedCheck
                         | EngineEvent::Unreachable
                         | EngineEvent::ProbeFailed
                         | EngineEvent::Skipped
@@ -514,7 +524,7 @@ mod tests {
     fn summary_of_both_paths() {
         assert_eq!(summary(Engine::NEW, true, false), NodeState::Alive);
         assert_eq!(summary(Engine::NEW, true, true), NodeState::Dead);
-        assert_eq!(summary(Engine::NEW, false, false), NodeState::Lagging);
+        assert_eq!(summary(Engine::NEW, false, false), NodeState::Dead);
         let down = engine_after(Engine::NEW, EngineEvent::Unreachable);
         assert_eq!(summary(down, true, false), NodeState::Dead);
         let lagging = engine_after(Engine::NEW, EngineEvent::MissedDeadline(Kind::NewPayload));

@@ -280,6 +280,10 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
                     ctx.upstream.clear_pool();
                     EngineEvent::Unreachable
                 }
+                // Refused our credentials: it cannot serve this proxy at all.
+                UpstreamError::Http {
+                    status: 401 | 403, ..
+                } => EngineEvent::Unreachable,
                 // It answered promptly, with nothing usable: not a waiting problem.
                 _ => EngineEvent::Answered {
                     kind: call.kind,

@@ -2,18 +2,18 @@
 //!
 //! The proxy takes its vote as a plain function pointer ([`executionbackup::config::Settings`]'s
 //! `vote`). The simulation installs [`vote`], which records the answers it is given and then
-//! calls the vote under test (the real [`executionbackup::vote::decide`], or a deliberately
+//! calls the vote under test (the real [`executionbackup::vote::decide_ballots`], or a deliberately
 //! wrong one). A simulation runs on one thread, so the state is thread-local: simulations on
 //! other threads (parallel tests) do not see each other's votes.
 
 use std::cell::{Cell, RefCell};
 
-use executionbackup::vote::{self, Answer, Decision, Kind, VoteFn};
+use executionbackup::vote::{self, Answer, Ballot, Decision, Kind, Rules, Status, VoteFn};
 
 use crate::trace::Counted;
 
 thread_local! {
-    static INNER: Cell<VoteFn> = const { Cell::new(vote::decide) };
+    static INNER: Cell<VoteFn> = const { Cell::new(vote::decide_ballots) };
     static TAPPED: RefCell<Vec<Counted>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -24,17 +24,24 @@ pub fn install(inner: VoteFn) {
 }
 
 /// The vote the simulated proxy runs: records, then delegates.
-pub fn vote(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
+pub fn vote(kind: Kind, ballots: &[Ballot<'_>], rules: &Rules) -> Decision {
     let mut counted = Counted::default();
-    for a in answers {
-        match a {
-            Answer::Status { status, .. } => counted.statuses.push(*status),
+    for b in ballots {
+        match b.answer {
+            Answer::Status { status, .. }
+                if b.catching_up
+                    && matches!(kind.category(status), Status::Syncing | Status::Accepted) =>
+            {
+                counted.set_aside += 1
+            }
+            Answer::Status { status, .. } => counted.statuses.push(status),
             Answer::Error { .. } => counted.errors += 1,
             Answer::NoAnswer => counted.no_answer += 1,
         }
     }
+    counted.known_invalid = rules.known_invalid;
     TAPPED.with(|t| t.borrow_mut().push(counted));
-    INNER.with(|i| i.get())(kind, answers, majority)
+    INNER.with(|i| i.get())(kind, ballots, rules)
 }
 
 /// How many votes were taken so far.

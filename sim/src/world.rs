@@ -141,7 +141,7 @@ impl Config {
             majority: 0.6,
             default_timeout: Duration::from_millis(7_500),
             payload_timeout: Duration::from_millis(700),
-            vote: vote::decide,
+            vote: vote::decide_ballots,
             tick: Duration::from_millis(5),
         }
     }
