@@ -237,14 +237,16 @@ impl<N: Network> Proxy<N> {
             );
         }
 
-        // Learn: who disagreed, who is behind, which INVALIDs to remember.
+        // Learn: who disagreed (with the most common answer), who is behind, which INVALIDs to
+        // remember.
         let counted_valid = decision.tally.valid > 0;
+        let most_common = most_common(kind, voters);
         for v in voters {
             let Some(status) = v.parsed().and_then(Parsed::status) else {
                 continue;
             };
             let category = kind.category(status);
-            if decision.disagreement && Some(category) != decided_category(kind, &decision) {
+            if decision.disagreement && Some(category) != most_common {
                 self.metrics.disagreement(v.node.url());
             }
             match category {
@@ -317,12 +319,27 @@ impl<N: Network> Proxy<N> {
     }
 }
 
-fn decided_category(kind: Kind, d: &Decision) -> Option<Status> {
-    match d.outcome {
-        Outcome::Follow { status, .. } => Some(kind.category(status)),
-        Outcome::Syncing => Some(Status::Syncing),
-        Outcome::Error { .. } => None,
-    }
+/// The most common status category among the answers (the earliest category on a tie).
+fn most_common<N: Network>(kind: Kind, voters: &[Voted<N>]) -> Option<Status> {
+    let statuses: Vec<Status> = voters
+        .iter()
+        .filter_map(|v| v.parsed().and_then(Parsed::status))
+        .map(|s| kind.category(s))
+        .collect();
+    [
+        Status::Valid,
+        Status::Invalid,
+        Status::Syncing,
+        Status::Accepted,
+    ]
+    .into_iter()
+    .filter(|c| statuses.contains(c))
+    .max_by_key(|c| {
+        (
+            statuses.iter().filter(|s| *s == c).count(),
+            std::cmp::Reverse(*c),
+        )
+    })
 }
 
 fn gone() -> LaneReply {
