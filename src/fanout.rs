@@ -145,6 +145,16 @@ impl<N: Network> Proxy<N> {
             }
         }
 
+        for (v, w) in voters.iter().zip(&waiting) {
+            let how = match (&v.reply, w.check) {
+                (Some(r), _) if r.in_time => "answered",
+                (Some(_), _) => "timeout",
+                (None, Check::Failed) => "check_failed",
+                (None, _) if w.voter != crate::health::Voter::Healthy => "grace",
+                (None, _) => "cl_deadline",
+            };
+            self.metrics.wait_ended(v.node.url(), how);
+        }
         let decision = self.decide(call, kind, block_hash.as_deref(), &voters);
         let out = self.answer(call, kind, &decision, &voters);
         if !pending.is_empty() || !observed.is_empty() {
