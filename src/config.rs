@@ -290,6 +290,18 @@ pub fn resolve_node(
     })
 }
 
+/// Which health model the proxy runs. Only simulations and tests choose `Legacy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthModel {
+    #[default]
+    Current,
+    /// The model before health was kept per path, kept to show that the simulation's
+    /// invariants catch it: a failed or slow read marks the node down for votes too, voted
+    /// calls skip nodes marked down, every node sent a call is awaited up to its whole timeout
+    /// (no grace, no on-the-spot check), SYNCING always counts, and late answers are ignored.
+    Legacy,
+}
+
 /// Everything the proxy core needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -312,8 +324,13 @@ pub struct Settings {
     pub max_batch: usize,
     pub max_connections: usize,
     pub max_in_flight_per_node: usize,
-    /// The vote. Always [`crate::vote::decide`] outside tests of the tests.
+    /// The vote. Always [`crate::vote::decide_ballots`] outside tests of the tests.
     pub vote: crate::vote::VoteFn,
+    /// Called with every PayloadStatus a voter's answer carried, in time or late (the
+    /// simulation's independent checker listens here). `None` outside simulations.
+    pub seen: Option<crate::fanout::SeenFn>,
+    /// Test-only: the health model before per-path health (see [`HealthModel::Legacy`]).
+    pub health_model: HealthModel,
 }
 
 impl Settings {
@@ -335,6 +352,8 @@ impl Settings {
             max_connections: cli.max_connections.max(1),
             max_in_flight_per_node: cli.max_in_flight_per_node.max(1),
             vote: crate::vote::decide_ballots,
+            seen: None,
+            health_model: HealthModel::Current,
         }
     }
 }
@@ -358,6 +377,8 @@ impl Default for Settings {
             max_connections: 256,
             max_in_flight_per_node: 128,
             vote: crate::vote::decide_ballots,
+            seen: None,
+            health_model: HealthModel::Current,
         }
     }
 }

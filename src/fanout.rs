@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::block_hash;
+use crate::config::HealthModel;
 use crate::deadline;
 use crate::health::{EngineEvent, Sync};
 use crate::node::{LaneReply, Node, VotedCall};
@@ -27,6 +28,19 @@ use crate::wait::{self, Check, Waiting};
 const SYNCING_STATUS: &str =
     r#"{"status":"SYNCING","latestValidHash":null,"validationError":null}"#;
 const SYNCING_FCU: &str = r#"{"payloadStatus":{"status":"SYNCING","latestValidHash":null,"validationError":null},"payloadId":null}"#;
+
+/// A PayloadStatus a voter's answer carried, as the proxy received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub node: &'a str,
+    /// The block the call was about (lower-case hex), when known.
+    pub block: Option<&'a str>,
+    pub status: Status,
+    /// Arrived after the CL got its answer.
+    pub late: bool,
+}
+
+pub type SeenFn = fn(&Seen<'_>);
 
 /// One voter's answer, as the vote saw it.
 struct Voted<N: Network> {
@@ -49,7 +63,11 @@ type Pending<N> = FuturesUnordered<
 impl<N: Network> Proxy<N> {
     pub(crate) async fn voted(&self, call: &Call, kind: Kind) -> Out {
         let received = Instant::now();
-        let targets: Vec<Arc<Node<N>>> = self.nodes.voters();
+        let legacy = self.settings.health_model == HealthModel::Legacy;
+        let mut targets: Vec<Arc<Node<N>>> = self.nodes.voters();
+        if legacy {
+            targets.retain(|n| !n.health.engine().down && n.health.reads_up());
+        }
         let longest = targets
             .iter()
             .map(|n| n.timeout)
@@ -97,19 +115,30 @@ impl<N: Network> Proxy<N> {
                 continue;
             }
             pending.push(fut);
-            waiting.push(Waiting::new(engine.voter(kind)));
+            if legacy {
+                waiting.push(Waiting::new(crate::health::Voter::Healthy));
+            } else {
+                waiting.push(Waiting::new(node.voter_for(kind)));
+            }
             voters.push(Voted {
                 node,
-                catching_up: engine.sync == Sync::CatchingUp,
+                catching_up: !legacy && engine.sync == Sync::CatchingUp,
                 reply: None,
             });
         }
 
         let mut pending = pending;
         let mut checks = FuturesUnordered::new();
-        let policy = wait::Policy {
-            grace: self.settings.lag_grace,
-            check_after: self.settings.lag_grace,
+        let policy = if legacy {
+            wait::Policy {
+                grace: std::time::Duration::ZERO,
+                check_after: std::time::Duration::from_secs(3600),
+            }
+        } else {
+            wait::Policy {
+                grace: self.settings.lag_grace,
+                check_after: self.settings.lag_grace,
+            }
         };
         loop {
             let now = Instant::now();
@@ -157,6 +186,15 @@ impl<N: Network> Proxy<N> {
         }
         let decision = self.decide(call, kind, block_hash.as_deref(), &voters);
         let out = self.answer(call, kind, &decision, &voters);
+        if legacy {
+            // The old model dropped late answers; a node still outstanding was dead.
+            for (v, w) in voters.iter().zip(&waiting) {
+                if w.answered_at.is_none() {
+                    v.node.health.engine_event(v.node.url(), EngineEvent::Unreachable, "legacy");
+                }
+            }
+            return out;
+        }
         if !pending.is_empty() || !observed.is_empty() {
             let decided = match decision.outcome {
                 Outcome::Follow { status, .. } => Some(status),
@@ -166,6 +204,7 @@ impl<N: Network> Proxy<N> {
             tokio::spawn(late::collect(late::Late {
                 metrics: self.metrics.clone(),
                 invalid_blocks: self.invalid_blocks.clone(),
+                seen: self.settings.seen,
                 kind,
                 method: call.method.clone(),
                 block_hash,
@@ -194,6 +233,18 @@ impl<N: Network> Proxy<N> {
                 catching_up: v.catching_up,
             })
             .collect();
+        if let Some(seen) = self.settings.seen {
+            for v in voters {
+                if let Some(status) = v.parsed().and_then(Parsed::status) {
+                    seen(&Seen {
+                        node: v.node.url(),
+                        block: block_hash,
+                        status,
+                        late: false,
+                    });
+                }
+            }
+        }
         // A node that now says VALID for a block it called INVALID before withdraws that INVALID
         // (before the vote); this call's INVALIDs are remembered after it.
         if let Some(hash) = block_hash {
@@ -206,7 +257,8 @@ impl<N: Network> Proxy<N> {
         let rules = Rules {
             majority: self.settings.fcu_majority,
             min_valid: self.settings.min_valid,
-            known_invalid: block_hash.is_some_and(|h| self.invalid_blocks.contains(h)),
+            known_invalid: self.settings.health_model == HealthModel::Current
+                && block_hash.is_some_and(|h| self.invalid_blocks.contains(h)),
         };
         let decision = (self.settings.vote)(kind, &ballots, &rules);
         let status_label = match decision.outcome {
@@ -386,6 +438,7 @@ mod late {
     pub(super) struct Late<N: Network> {
         pub metrics: Arc<Metrics>,
         pub invalid_blocks: Arc<InvalidBlocks>,
+        pub seen: Option<SeenFn>,
         pub kind: Kind,
         pub method: Box<str>,
         pub block_hash: Option<String>,
@@ -400,6 +453,7 @@ mod late {
         let Late {
             metrics,
             invalid_blocks,
+            seen,
             kind,
             method,
             block_hash,
@@ -426,6 +480,14 @@ mod late {
                 let Some(status) = reply.parsed.status() else {
                     continue;
                 };
+                if let Some(seen) = seen {
+                    seen(&Seen {
+                        node: node.url(),
+                        block: block_hash.as_deref(),
+                        status,
+                        late: true,
+                    });
+                }
                 let category = kind.category(status);
                 let agrees = decided.map(|d| kind.category(d)) == Some(category);
                 metrics.late_answer(node.url(), agrees);

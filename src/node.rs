@@ -17,7 +17,7 @@
 //! - a job that was sent is awaited up to the node's own timeout even after the CL got its
 //!   answer, so late answers are read, recorded and passed to whoever still listens.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +83,11 @@ pub struct Node<N: Network> {
     pub upstream: Arc<Upstream<N>>,
     pub health: Arc<Health>,
     metrics: Arc<Metrics>,
+    /// Test-only: the old model, where a failed read also marks the node down for votes.
+    legacy: bool,
+    /// The kind of voted call the lane is waiting on the EL for (0: none, 1: newPayload,
+    /// 2: forkchoiceUpdated).
+    busy: Arc<AtomicU8>,
     lane: mpsc::Sender<Job>,
     /// Bounds the calls in flight to this node.
     in_flight: Arc<Semaphore>,
@@ -98,6 +103,7 @@ impl<N: Network> Node<N> {
         metrics: Arc<Metrics>,
         max_response: usize,
         max_in_flight: usize,
+        legacy: bool,
     ) -> Arc<Self> {
         let upstream = Arc::new(Upstream::new(
             net,
@@ -110,6 +116,7 @@ impl<N: Network> Node<N> {
         let (lane, rx) = mpsc::channel(LANE_DEPTH);
         let in_flight = Arc::new(Semaphore::new(max_in_flight));
         let health = Arc::new(Health::new());
+        let busy = Arc::new(AtomicU8::new(0));
         tokio::spawn(serve_lane(
             LaneCtx {
                 url: config.spec.url.clone(),
@@ -118,6 +125,7 @@ impl<N: Network> Node<N> {
                 health: health.clone(),
                 metrics: metrics.clone(),
                 in_flight: in_flight.clone(),
+                busy: busy.clone(),
             },
             rx,
         ));
@@ -126,6 +134,8 @@ impl<N: Network> Node<N> {
             timeout: config.timeout,
             health,
             metrics,
+            legacy,
+            busy,
             spec: config.spec,
             upstream,
             lane,
@@ -171,6 +181,29 @@ impl<N: Network> Node<N> {
         rx
     }
 
+    /// The kind of voted call the lane is waiting on the EL for, if any.
+    pub fn busy_with(&self) -> Option<Kind> {
+        match self.busy.load(Ordering::Acquire) {
+            1 => Some(Kind::NewPayload),
+            2 => Some(Kind::ForkchoiceUpdated),
+            _ => None,
+        }
+    }
+
+    /// How a new voted call of `kind` is to be awaited: as the node's state says, except that a
+    /// call queued behind one the node is lagging on is awaited like a lagging node (a node
+    /// stuck on newPayload must not hold the following forkchoiceUpdated for its timeout).
+    pub fn voter_for(&self, kind: Kind) -> crate::health::Voter {
+        let engine = self.health.engine();
+        let own = engine.voter(kind);
+        match self.busy_with() {
+            Some(k) if engine.voter(k) != crate::health::Voter::Healthy => {
+                own.max(crate::health::Voter::Lagging)
+            }
+            _ => own,
+        }
+    }
+
     /// A read (unordered, bounded by `timeout`); records the read path's health.
     pub async fn call(&self, body: Bytes, timeout: Duration) -> CallResult {
         let Ok(_permit) = self.in_flight.try_acquire() else {
@@ -195,6 +228,10 @@ impl<N: Network> Node<N> {
                     self.upstream.clear_pool();
                 }
                 self.health.set_reads(self.url(), false, &e.to_string());
+                if self.legacy {
+                    self.health
+                        .engine_event(self.url(), EngineEvent::Unreachable, "legacy: a read failed");
+                }
             }
             Err(e) => tracing::warn!(node = self.url(), error = %e, "read failed"),
         }
@@ -219,6 +256,7 @@ struct LaneCtx<N: Network> {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
+    busy: Arc<AtomicU8>,
 }
 
 async fn serve_lane<N: Network>(ctx: LaneCtx<N>, mut rx: mpsc::Receiver<Job>) {
@@ -251,11 +289,17 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
         return skipped("the CL's deadline passed while queued in the proxy");
     }
     let written = Instant::now();
+    let kind_code = match job.call.kind {
+        Kind::NewPayload => 1,
+        Kind::ForkchoiceUpdated => 2,
+    };
+    ctx.busy.store(kind_code, Ordering::Release);
     let result = match tokio::time::timeout(ctx.timeout, ctx.upstream.call(job.body.clone())).await
     {
         Ok(result) => result,
         Err(_) => Err(UpstreamError::Timeout),
     };
+    ctx.busy.store(0, Ordering::Release);
     let latency = written.elapsed();
     let call = &job.call;
     let (event, parsed) = match result {
@@ -268,38 +312,46 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
                 status: parsed.status(),
                 current: call.seq == call.newest.load(Ordering::Acquire),
             };
-            (event, parsed)
+            (Some(event), parsed)
         }
         Err(e) => {
             let event = match &e {
                 UpstreamError::Timeout => {
                     ctx.metrics.timeout(&ctx.url);
-                    EngineEvent::MissedDeadline(call.kind)
+                    Some(EngineEvent::MissedDeadline(call.kind))
                 }
                 UpstreamError::Connect(_) => {
                     ctx.upstream.clear_pool();
-                    EngineEvent::Unreachable
+                    Some(EngineEvent::Unreachable)
                 }
                 // Refused our credentials: it cannot serve this proxy at all.
                 UpstreamError::Http {
                     status: 401 | 403, ..
-                } => EngineEvent::Unreachable,
+                } => Some(EngineEvent::Unreachable),
                 // It answered promptly, with nothing usable: not a waiting problem.
-                _ => EngineEvent::Answered {
+                UpstreamError::Http { .. }
+                | UpstreamError::TooLarge(_)
+                | UpstreamError::Encoded(_) => Some(EngineEvent::Answered {
                     kind: call.kind,
                     status: None,
                     current: false,
-                },
+                }),
+                // A connection that broke without an answer teaches nothing about waiting.
+                UpstreamError::Transport(_) | UpstreamError::Overloaded | UpstreamError::Gone => {
+                    None
+                }
             };
             (event, Parsed::Nothing(e.to_string()))
         }
     };
-    let in_time = !matches!(event, EngineEvent::MissedDeadline(_));
+    let in_time = !matches!(event, Some(EngineEvent::MissedDeadline(_)));
     let why = match &parsed {
         Parsed::Nothing(why) => why.clone(),
         other => other.describe(),
     };
-    ctx.health.engine_event(&ctx.url, event, &why);
+    if let Some(event) = event {
+        ctx.health.engine_event(&ctx.url, event, &why);
+    }
     LaneReply {
         parsed,
         in_time,

@@ -142,6 +142,17 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Opti
         }
     }
     match &probe.engine {
+        Ok(()) if proxy.settings.health_model == crate::config::HealthModel::Legacy => {
+            // The old model: a probe that answers makes the node a full voter again.
+            for kind in [crate::vote::Kind::NewPayload, crate::vote::Kind::ForkchoiceUpdated] {
+                let answered = EngineEvent::Answered {
+                    kind,
+                    status: Some(crate::vote::Status::Valid),
+                    current: true,
+                };
+                h.engine_event(node.url(), answered, "legacy: engine probe answered");
+            }
+        }
         Ok(()) => {
             h.engine_event(node.url(), EngineEvent::ProbeOk, "engine probe answered");
         }

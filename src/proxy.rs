@@ -100,6 +100,7 @@ impl<N: Network> Proxy<N> {
                     self.metrics.clone(),
                     self.settings.max_response_bytes,
                     self.settings.max_in_flight_per_node,
+                    self.settings.health_model == crate::config::HealthModel::Legacy,
                 )
             })
             .collect()

@@ -25,6 +25,8 @@ pub struct Counted {
     pub set_aside: usize,
     /// The block was remembered INVALID when the vote was taken.
     pub known_invalid: bool,
+    /// How many statuses the proxy had received (its `seen` hook) when the vote was taken.
+    pub seen_before: usize,
 }
 
 impl Counted {
