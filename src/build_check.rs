@@ -93,20 +93,30 @@ pub fn check(expected: &Expected, result: &[u8]) -> Result<(), String> {
             crate::rpc::truncate(got, 80)
         ))
     };
-    if !payload.parent_hash.eq_ignore_ascii_case(&expected.parent_hash) {
+    if !payload
+        .parent_hash
+        .eq_ignore_ascii_case(&expected.parent_hash)
+    {
         return differs("parentHash", payload.parent_hash, &expected.parent_hash);
     }
     if quantity(payload.timestamp).as_deref() != Some(expected.timestamp.as_str()) {
         return differs("timestamp", payload.timestamp, &expected.timestamp);
     }
-    if !payload.prev_randao.eq_ignore_ascii_case(&expected.prev_randao) {
+    if !payload
+        .prev_randao
+        .eq_ignore_ascii_case(&expected.prev_randao)
+    {
         return differs("prevRandao", payload.prev_randao, &expected.prev_randao);
     }
     if !payload
         .fee_recipient
         .eq_ignore_ascii_case(&expected.fee_recipient)
     {
-        return differs("feeRecipient", payload.fee_recipient, &expected.fee_recipient);
+        return differs(
+            "feeRecipient",
+            payload.fee_recipient,
+            &expected.fee_recipient,
+        );
     }
     if let Some(want) = &expected.withdrawals {
         if payload.withdrawals.map(lower).as_ref() != Some(want) {

@@ -57,7 +57,9 @@ impl<N: Network> Voted<N> {
 }
 
 type Pending<N> = FuturesUnordered<
-    std::pin::Pin<Box<dyn std::future::Future<Output = (usize, Arc<Node<N>>, Option<LaneReply>)> + Send>>,
+    std::pin::Pin<
+        Box<dyn std::future::Future<Output = (usize, Arc<Node<N>>, Option<LaneReply>)> + Send>,
+    >,
 >;
 
 impl<N: Network> Proxy<N> {
@@ -190,7 +192,9 @@ impl<N: Network> Proxy<N> {
             // The old model dropped late answers; a node still outstanding was dead.
             for (v, w) in voters.iter().zip(&waiting) {
                 if w.answered_at.is_none() {
-                    v.node.health.engine_event(v.node.url(), EngineEvent::Unreachable, "legacy");
+                    v.node
+                        .health
+                        .engine_event(v.node.url(), EngineEvent::Unreachable, "legacy");
                 }
             }
             return out;
@@ -513,9 +517,7 @@ mod late {
                         }
                     }
                     (Status::Valid, Some(hash)) => invalid_blocks.withdraw(hash, node.id),
-                    (Status::Syncing | Status::Accepted, _)
-                        if decided == Some(Status::Valid) =>
-                    {
+                    (Status::Syncing | Status::Accepted, _) if decided == Some(Status::Valid) => {
                         node.health.engine_event(
                             node.url(),
                             EngineEvent::FellBehind,

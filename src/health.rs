@@ -434,14 +434,18 @@ mod tests {
                             assert_eq!(after, Voter::Healthy, "{at}")
                         }
                         EngineEvent::Answered { .. } => {
-                            assert_eq!(next.lagging, {
-                                let mut l = state.lagging;
-                                l[index(match event {
-                                    EngineEvent::Answered { kind, .. } => kind,
-                                    _ => unreachable!(),
-                                })] = false;
-                                l
-                            }, "{at}");
+                            assert_eq!(
+                                next.lagging,
+                                {
+                                    let mut l = state.lagging;
+                                    l[index(match event {
+                                        EngineEvent::Answered { kind, .. } => kind,
+                                        _ => unreachable!(),
+                                    })] = false;
+                                    l
+                                },
+                                "{at}"
+                            );
                         }
                         // A probe never makes a node awaited in full.
                         EngineEvent::ProbeOk => {

@@ -229,8 +229,11 @@ impl<N: Network> Node<N> {
                 }
                 self.health.set_reads(self.url(), false, &e.to_string());
                 if self.legacy {
-                    self.health
-                        .engine_event(self.url(), EngineEvent::Unreachable, "legacy: a read failed");
+                    self.health.engine_event(
+                        self.url(),
+                        EngineEvent::Unreachable,
+                        "legacy: a read failed",
+                    );
                 }
             }
             Err(e) => tracing::warn!(node = self.url(), error = %e, "read failed"),

@@ -61,7 +61,8 @@ pub async fn probe<N: Network>(node: &Node<N>) -> Probe {
             Err(_) => Err(crate::upstream::UpstreamError::Timeout),
         }
     };
-    let (syncing, caps, chain) = tokio::join!(call(ETH_SYNCING), call(CAPABILITIES), call(CHAIN_ID));
+    let (syncing, caps, chain) =
+        tokio::join!(call(ETH_SYNCING), call(CAPABILITIES), call(CHAIN_ID));
     let engine = caps
         .map(|_| ())
         .map_err(|e| format!("engine_exchangeCapabilities: {e}"));
@@ -133,7 +134,11 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Opti
         Ok(syncing) => {
             h.set_reads(node.url(), true, "eth_syncing answered");
             if *syncing {
-                h.engine_event(node.url(), EngineEvent::ReportsSyncing, "eth_syncing reports progress");
+                h.engine_event(
+                    node.url(),
+                    EngineEvent::ReportsSyncing,
+                    "eth_syncing reports progress",
+                );
             }
         }
         Err(why) => {
@@ -144,7 +149,10 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Opti
     match &probe.engine {
         Ok(()) if proxy.settings.health_model == crate::config::HealthModel::Legacy => {
             // The old model: a probe that answers makes the node a full voter again.
-            for kind in [crate::vote::Kind::NewPayload, crate::vote::Kind::ForkchoiceUpdated] {
+            for kind in [
+                crate::vote::Kind::NewPayload,
+                crate::vote::Kind::ForkchoiceUpdated,
+            ] {
                 let answered = EngineEvent::Answered {
                     kind,
                     status: Some(crate::vote::Status::Valid),

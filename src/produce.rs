@@ -45,13 +45,15 @@ struct BlockValue<'a> {
     block_value: Option<Cow<'a, str>>,
 }
 
-
 /// One building node's answer so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Got {
     Waiting,
     /// A payload that matches the build, with its blockValue.
-    Good { value: String, at: Instant },
+    Good {
+        value: String,
+        at: Instant,
+    },
     /// Not reachable, or no answer in time.
     Unreachable,
     /// A JSON-RPC error, by code.
@@ -125,11 +127,8 @@ pub fn choose(
 
 impl<N: Network> Proxy<N> {
     pub(crate) async fn get_payload(&self, call: &Call) -> Out {
-        let answer_by = crate::deadline::answer_by(
-            &call.method,
-            Instant::now(),
-            self.settings.payload_timeout,
-        );
+        let answer_by =
+            crate::deadline::answer_by(&call.method, Instant::now(), self.settings.payload_timeout);
         let Some(id) = first_string_param(call) else {
             return Out::Error(RpcError::new(
                 rpc::INVALID_PARAMS,

@@ -207,7 +207,11 @@ mod tests {
         nodes[1].check = Check::Running;
         let p = plan(t0 + ms(310), t0, t0 + ms(7500), &nodes, &POLICY);
         assert!(!p.decide && p.check.is_empty());
-        assert_eq!(p.wake, t0 + ms(7500), "a running check is awaited, not re-sent");
+        assert_eq!(
+            p.wake,
+            t0 + ms(7500),
+            "a running check is awaited, not re-sent"
+        );
         // Passed: awaited in full.
         nodes[1].check = Check::Passed;
         assert!(!plan(t0 + ms(3000), t0, t0 + ms(7500), &nodes, &POLICY).decide);
@@ -268,7 +272,11 @@ mod tests {
                 .collect();
             let p = plan(now, t0, answer_by, &nodes, &POLICY);
             if !p.decide {
-                assert!(p.wake > now || !p.check.is_empty(), "{nodes:?} at {:?}", now - t0);
+                assert!(
+                    p.wake > now || !p.check.is_empty(),
+                    "{nodes:?} at {:?}",
+                    now - t0
+                );
                 assert!(p.wake <= answer_by);
                 let healthy_done = nodes
                     .iter()

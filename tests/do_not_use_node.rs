@@ -13,17 +13,11 @@ async fn a_do_not_use_node_gets_every_new_payload_but_never_votes() {
     // VALID without a latestValidHash: one fixed answer serves blocks 1 to 3 (a VALID naming
     // another block's hash would not be a vote).
     for el in &els[..2] {
-        el.on(
-            "engine_newPayloadV3",
-            Reply::status("VALID", None, None),
-        )
-        .await;
+        el.on("engine_newPayloadV3", Reply::status("VALID", None, None))
+            .await;
         el.on(
             "engine_forkchoiceUpdatedV3",
-            Reply::result(fcu_result(
-                payload_status("VALID", None, None),
-                None,
-            )),
+            Reply::result(fcu_result(payload_status("VALID", None, None), None)),
         )
         .await;
     }

@@ -14,7 +14,10 @@ async fn the_error_is_returned_and_no_fcu_is_replayed() {
     let cl = Cl::new(running.url());
     let fcu = cl.fcu(1, true).await;
     assert_eq!(status_of(&fcu), "VALID");
-    let id = fcu["result"]["payloadId"].as_str().expect("payload id").to_owned();
+    let id = fcu["result"]["payloadId"]
+        .as_str()
+        .expect("payload id")
+        .to_owned();
     for el in &els {
         el.set(Behaviour::rpc_error(-38005, "Unsupported fork").scoped("engine_getPayload"));
     }

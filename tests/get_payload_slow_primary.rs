@@ -23,7 +23,10 @@ async fn the_other_builders_payload_is_returned() {
     assert_eq!(status_of(&cl.new_payload(1).await), "VALID");
     let fcu = cl.fcu(1, true).await;
     assert_eq!(status_of(&fcu), "VALID");
-    let id = fcu["result"]["payloadId"].as_str().expect("payload id").to_owned();
+    let id = fcu["result"]["payloadId"]
+        .as_str()
+        .expect("payload id")
+        .to_owned();
 
     els[0].set(Behaviour::hang().scoped("engine_getPayload"));
     // The bound only keeps a regression from hanging the suite: the old behaviour waited for
@@ -37,5 +40,9 @@ async fn the_other_builders_payload_is_returned() {
     let payload = &got["result"]["executionPayload"];
     assert_eq!(payload["parentHash"], hash(1), "{got}");
     assert_eq!(els[1].calls_to("engine_getPayload").len(), 1);
-    assert_eq!(els[0].calls_to("engine_getPayload").len(), 1, "the primary was asked too");
+    assert_eq!(
+        els[0].calls_to("engine_getPayload").len(),
+        1,
+        "the primary was asked too"
+    );
 }

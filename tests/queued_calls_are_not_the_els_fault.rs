@@ -35,7 +35,11 @@ async fn five_queued_slow_new_payloads_leave_every_el_alive() {
     }
     let m = &running.proxy.metrics;
     for el in &els {
-        assert_eq!(m.waits(&el.url(), "timeout"), 0, "no EL missed its own timeout");
+        assert_eq!(
+            m.waits(&el.url(), "timeout"),
+            0,
+            "no EL missed its own timeout"
+        );
     }
     assert_eq!(status_of(&cl.new_payload(6).await), "VALID");
     assert_eq!(status_of(&cl.fcu(6, false).await), "VALID");

@@ -21,9 +21,7 @@ async fn a_slow_get_blobs_on_the_invalid_primary_never_gives_valid() {
     let running = proxy(&urls, settings()).await;
     let cl = Cl::new(running.url());
     for n in 1..=5u64 {
-        let blobs = cl
-            .rpc("engine_getBlobsV1", json!([[hash(1000 + n)]]))
-            .await;
+        let blobs = cl.rpc("engine_getBlobsV1", json!([[hash(1000 + n)]])).await;
         assert!(blobs.get("result").is_some(), "{blobs}");
         let answer = cl.new_payload(n).await;
         assert_eq!(status_of(&answer), "SYNCING", "block {n}: {answer}");

@@ -26,8 +26,15 @@ async fn at_most_one_of_six_slots_waits_for_it() {
     let m = &running.proxy.metrics;
     let stuck = els[2].url();
     let waited_in_full = m.waits(&stuck, "timeout") + m.waits(&stuck, "cl_deadline");
-    assert!(waited_in_full <= 1, "{waited_in_full} newPayloads waited for the stuck EL");
-    assert!(m.waits(&stuck, "grace") >= 5, "{}", m.waits(&stuck, "grace"));
+    assert!(
+        waited_in_full <= 1,
+        "{waited_in_full} newPayloads waited for the stuck EL"
+    );
+    assert!(
+        m.waits(&stuck, "grace") >= 5,
+        "{}",
+        m.waits(&stuck, "grace")
+    );
     // It still got every newPayload (each one hangs in turn on its own lane).
     assert!(!els[2].calls_to("engine_newPayload").is_empty());
 }

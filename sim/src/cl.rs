@@ -119,7 +119,8 @@ impl Client {
         let params = json!([payload, [], beacon_root(slot)]);
         let copies = std::mem::take(&mut self.pile_up);
         let (status, _) = if copies == 0 {
-            self.call("engine_newPayloadV3", params, &short(&hash)).await
+            self.call("engine_newPayloadV3", params, &short(&hash))
+                .await
         } else {
             self.pile_up_then_call(copies, params, &short(&hash)).await
         };
@@ -160,9 +161,10 @@ impl Client {
             })
             .collect();
         let sent = now();
-        let results =
-            futures_util::future::join_all(bodies.into_iter().map(|(_, body)| self.post("/", body)))
-                .await;
+        let results = futures_util::future::join_all(
+            bodies.into_iter().map(|(_, body)| self.post("/", body)),
+        )
+        .await;
         for result in results {
             let reply = match result {
                 Ok((StatusCode::OK, body)) => interpret("engine_newPayloadV3", &body).0,

@@ -216,11 +216,10 @@ impl ElModel {
         };
         self.delays.retain(|(k, _, _)| *k != kind);
         match b {
-            Behaviour::Latency(l) if l.max_ms > 0 => self.delays.push((
-                kind,
-                scope(&l.scope),
-                Duration::from_millis(l.min_ms),
-            )),
+            Behaviour::Latency(l) if l.max_ms > 0 => {
+                self.delays
+                    .push((kind, scope(&l.scope), Duration::from_millis(l.min_ms)))
+            }
             Behaviour::Hang(sc) => self.delays.push((kind, scope(sc), Duration::MAX)),
             Behaviour::Dead(true) => self.delays.push((kind, None, Duration::MAX)),
             Behaviour::Flaky(f) if f.probability > 0.0 => {
@@ -499,7 +498,8 @@ impl Checker {
             .values()
             .filter(|el| el.in_set && !el.do_not_use)
             .count();
-        let ballots = counted.statuses.len() + counted.errors + counted.no_answer + counted.set_aside;
+        let ballots =
+            counted.statuses.len() + counted.errors + counted.no_answer + counted.set_aside;
         if ballots != eligible {
             return violation(
                 8,
@@ -521,12 +521,10 @@ impl Checker {
             .values()
             .filter(|el| el.in_set && !el.do_not_use)
             .collect();
-        let prompt_throughout =
-            |el: &ElModel| el.prompt_since.is_some_and(|since| since <= x.sent);
+        let prompt_throughout = |el: &ElModel| el.prompt_since.is_some_and(|since| since <= x.sent);
         let prompt = eligible.iter().filter(|el| prompt_throughout(el)).count();
-        let long_silent = |el: &ElModel| {
-            el.silent_since[kind].is_some_and(|since| since + SILENT_FOR <= x.sent)
-        };
+        let long_silent =
+            |el: &ElModel| el.silent_since[kind].is_some_and(|since| since + SILENT_FOR <= x.sent);
         let applies = prompt > 0
             && prompt < eligible.len()
             && eligible
@@ -537,7 +535,11 @@ impl Checker {
             return violation(
                 9,
                 x.done,
-                format!("{x}: took {}ms, bound {}ms", x.took().as_millis(), bound.as_millis()),
+                format!(
+                    "{x}: took {}ms, bound {}ms",
+                    x.took().as_millis(),
+                    bound.as_millis()
+                ),
             );
         }
         Ok(())
@@ -609,14 +611,22 @@ impl Checker {
                 .split(':')
                 .next()
                 .unwrap_or_default();
-            let Some(el) = self.els.get(name) else { continue };
-            let settled = el.prompt_since.is_some_and(|since| since + PROMPT_FOR <= at);
+            let Some(el) = self.els.get(name) else {
+                continue;
+            };
+            let settled = el
+                .prompt_since
+                .is_some_and(|since| since + PROMPT_FOR <= at);
             let state = node.health.state();
             if el.in_set && settled && matches!(state, NodeState::Lagging | NodeState::Dead) {
                 return violation(
                     10,
                     at,
-                    format!("{name} has had no fault for {}s but is {}", PROMPT_FOR.as_secs(), state.as_str()),
+                    format!(
+                        "{name} has had no fault for {}s but is {}",
+                        PROMPT_FOR.as_secs(),
+                        state.as_str()
+                    ),
                 );
             }
         }

@@ -314,7 +314,10 @@ impl Gen<'_> {
             }
             21 => {
                 // Stuck on newPayload, answering forkchoiceUpdated and the probes.
-                s.push(start, set(&el, Behaviour::hang().scoped("engine_newPayload")));
+                s.push(
+                    start,
+                    set(&el, Behaviour::hang().scoped("engine_newPayload")),
+                );
                 s.push(end + SLOT, clear(&el, BehaviourKind::Hang));
             }
             22 => {
@@ -322,9 +325,18 @@ impl Gen<'_> {
                 // calls every block INVALID a little after the others answered.
                 let t = timeout.as_millis() as u64;
                 let late = ms(t.saturating_sub(500).clamp(600, 1_000));
-                s.push(start, set(&el, Behaviour::latency(ms(t + 300)).scoped("engine_newPayload")));
+                s.push(
+                    start,
+                    set(
+                        &el,
+                        Behaviour::latency(ms(t + 300)).scoped("engine_newPayload"),
+                    ),
+                );
                 let later = start + SLOT + SLOT;
-                s.push(later, set(&el, Behaviour::latency(late).scoped("engine_newPayload")));
+                s.push(
+                    later,
+                    set(&el, Behaviour::latency(late).scoped("engine_newPayload")),
+                );
                 s.push(later, set(&el, Behaviour::Status(Status::Invalid)));
                 s.push(later + SLOT * 2, clear(&el, BehaviourKind::Latency));
                 s.push(later + SLOT * 2, clear(&el, BehaviourKind::Status));
