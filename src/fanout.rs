@@ -507,14 +507,12 @@ mod late {
                     );
                 }
                 match (category, block_hash.as_deref()) {
-                    (Status::Invalid, Some(hash)) => {
-                        if invalid_blocks.insert(hash, node.id) {
-                            tracing::warn!(
-                                node = node.url(),
-                                block = hash,
-                                "late INVALID remembered: this block is not answered VALID while it stands"
-                            );
-                        }
+                    (Status::Invalid, Some(hash)) if invalid_blocks.insert(hash, node.id) => {
+                        tracing::warn!(
+                            node = node.url(),
+                            block = hash,
+                            "late INVALID remembered: this block is not answered VALID while it stands"
+                        );
                     }
                     (Status::Valid, Some(hash)) => invalid_blocks.withdraw(hash, node.id),
                     (Status::Syncing | Status::Accepted, _) if decided == Some(Status::Valid) => {

@@ -93,18 +93,29 @@ pub struct Node<N: Network> {
     in_flight: Arc<Semaphore>,
 }
 
+/// What every node of one proxy shares: the network, the clock, metrics and limits.
+#[derive(Clone)]
+pub struct NodeEnv<N: Network> {
+    pub net: N,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub max_response: usize,
+    pub max_in_flight: usize,
+    /// Test-only: the old health model ([`crate::config::HealthModel::Legacy`]).
+    pub legacy: bool,
+}
+
 impl<N: Network> Node<N> {
     /// Creates the node and starts its lane task (which ends when the node is dropped).
-    pub fn new(
-        id: u64,
-        config: NodeConfig,
-        net: N,
-        clock: SharedClock,
-        metrics: Arc<Metrics>,
-        max_response: usize,
-        max_in_flight: usize,
-        legacy: bool,
-    ) -> Arc<Self> {
+    pub fn new(id: u64, config: NodeConfig, env: &NodeEnv<N>) -> Arc<Self> {
+        let NodeEnv {
+            net,
+            clock,
+            metrics,
+            max_response,
+            max_in_flight,
+            legacy,
+        } = env.clone();
         let upstream = Arc::new(Upstream::new(
             net,
             &config.spec,

@@ -90,7 +90,7 @@ pub fn choose(
             _ => None,
         })
         .collect();
-    let waiting = got.iter().any(|g| *g == Got::Waiting);
+    let waiting = got.contains(&Got::Waiting);
     let Some(first_at) = good.iter().map(|(_, _, at)| *at).min() else {
         return if waiting && !final_call {
             Choice::WaitUntil(now + Duration::from_secs(3600))

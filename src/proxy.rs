@@ -17,7 +17,7 @@ use crate::config::{NodeConfig, Settings};
 use crate::invalid_blocks::InvalidBlocks;
 use crate::merge;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{Node, NodeEnv};
 use crate::nodes::{NodeSet, SetError};
 use crate::payload::PayloadMap;
 use crate::routing::{metric_label, Route};
@@ -89,20 +89,17 @@ impl<N: Network> Proxy<N> {
 
     /// Creates nodes (starting their lanes) without adding them to the set.
     pub fn make_nodes(&self, configs: Vec<NodeConfig>) -> Vec<Arc<Node<N>>> {
+        let env = NodeEnv {
+            net: self.net.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            max_response: self.settings.max_response_bytes,
+            max_in_flight: self.settings.max_in_flight_per_node,
+            legacy: self.settings.health_model == crate::config::HealthModel::Legacy,
+        };
         configs
             .into_iter()
-            .map(|c| {
-                Node::new(
-                    self.nodes.next_id(),
-                    c,
-                    self.net.clone(),
-                    self.clock.clone(),
-                    self.metrics.clone(),
-                    self.settings.max_response_bytes,
-                    self.settings.max_in_flight_per_node,
-                    self.settings.health_model == crate::config::HealthModel::Legacy,
-                )
-            })
+            .map(|c| Node::new(self.nodes.next_id(), c, &env))
             .collect()
     }
 
