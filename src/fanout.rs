@@ -124,7 +124,7 @@ impl<N: Network> Proxy<N> {
                     rx,
                     started,
                     kind,
-                    call.method.clone(),
+                    call.method.as_ref().into(),
                     Bytes::copy_from_slice(call.response_id()),
                 ));
             } else {
