@@ -6,7 +6,7 @@
 //! at once without copying what they receive (see `stub.rs`). Setup (building the payload,
 //! starting the proxy, a warm-up call that opens the connections) is not counted.
 //!
-//! `cargo bench --bench instructions` runs them; `.ci/check-instructions` compares the figures
+//! `cargo bench --bench instructions` runs them; `.ci/check-instructions.sh` compares the figures
 //! with `benches/instructions/baseline.txt`.
 
 mod stub;

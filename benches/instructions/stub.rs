@@ -10,7 +10,7 @@
 //! The stubs' work is counted with the proxy's, so it is kept small: no copy of a request body
 //! on the EL side, a few hundred instructions per call for headers and the canned answer. One
 //! copy is the proxy's in a benchmark but the kernel's in production: handing the CL's request
-//! bytes to the proxy's read buffer (about one instruction per byte under callgrind).
+//! bytes to the proxy's read buffer (about half an instruction per byte under callgrind).
 
 use std::collections::VecDeque;
 use std::io;
