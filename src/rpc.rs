@@ -465,7 +465,7 @@ fn number(body: &[u8], mut at: usize) -> Option<usize> {
 }
 
 /// The end of the array or object that starts at `at`, following only brackets and string
-/// boundaries (strings are skipped with a vectorised search for `"` and `\`). At most 128 deep.
+/// boundaries (strings are skipped with a vectorised search for `"`). At most 128 deep.
 fn skip_container(body: &[u8], mut at: usize) -> Option<usize> {
     // One bit per open level: 1 for an object, 0 for an array.
     let mut kinds: u128 = 0;
@@ -473,15 +473,17 @@ fn skip_container(body: &[u8], mut at: usize) -> Option<usize> {
     while let Some(&b) = body.get(at) {
         match b {
             b'"' => {
+                // To the next quote that is not escaped, i.e. not preceded by an odd run of
+                // backslashes (a run cannot reach back past the quote the search started at).
                 at += 1;
                 loop {
                     let rest = body.get(at..)?;
-                    let i = memchr::memchr2(b'"', b'\\', rest)?;
-                    if rest[i] == b'"' {
-                        at += i + 1;
+                    let i = memchr::memchr(b'"', rest)?;
+                    let run = rest[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+                    at += i + 1;
+                    if run % 2 == 0 {
                         break;
                     }
-                    at += i + 2;
                 }
                 continue;
             }
@@ -827,6 +829,13 @@ mod tests {
         );
         let found = shallow_str(r#"{"jsonrpc":"2.0","method":"m","params":null}"#).expect("null");
         assert!(found.id.is_none());
+        // Backslash runs before quotes: even closes the string, odd escapes the quote.
+        let body = r#"{"jsonrpc":"2.0","method":"m","params":["a\\",["\\\"]\\\\"],"\"}"]}"#;
+        let found = shallow_str(body).expect("escapes");
+        assert_eq!(
+            found.params.map(|r| &body[r]),
+            Some(r#"["a\\",["\\\"]\\\\"],"\"}"]"#)
+        );
     }
 
     #[test]
