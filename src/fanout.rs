@@ -76,7 +76,7 @@ impl<N: Network> Proxy<N> {
             .max()
             .unwrap_or(self.settings.default_timeout);
         let answer_by = deadline::answer_by(&call.method, received, longest);
-        let block_hash = block_hash::of(call, kind);
+        let block_hash = block_hash::of(call);
         let seq = self.voted_seq.fetch_add(1, Ordering::AcqRel) + 1;
         let context = Arc::new(VotedCall {
             kind,
@@ -210,7 +210,7 @@ impl<N: Network> Proxy<N> {
                 invalid_blocks: self.invalid_blocks.clone(),
                 seen: self.settings.seen,
                 kind,
-                method: call.method.clone(),
+                method: call.method.as_ref().into(),
                 block_hash,
                 decided,
                 pending,

@@ -178,8 +178,11 @@ async fn engine<N: Network>(proxy: Arc<Proxy<N>>, req: Request<Incoming>) -> Htt
         return json(StatusCode::UNAUTHORIZED, body);
     }
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/json") {
+        let is_json = ct.to_str().is_ok_and(|ct| {
+            ct.get(..16)
+                .is_some_and(|p| p.eq_ignore_ascii_case("application/json"))
+        });
+        if !is_json {
             let body = rpc::error_response(
                 b"null",
                 &RpcError::invalid_request("Content-Type must be application/json"),
