@@ -191,9 +191,8 @@ pub fn new_payload_body(size: usize) -> String {
 fn fcu_body(attributes: bool) -> String {
     let state = r#"{"headBlockHash":"0x7777777777777777777777777777777777777777777777777777777777777777","safeBlockHash":"0x7777777777777777777777777777777777777777777777777777777777777777","finalizedBlockHash":"0x6666666666666666666666666666666666666666666666666666666666666666"}"#;
     let attrs = if attributes {
-        let withdrawals: Vec<String> = (0..16)
-            .map(|i| format!(r#"{{"index":"0x{i:x}","validatorIndex":"0x1","address":"0x3333333333333333333333333333333333333333","amount":"0x1"}}"#))
-            .collect();
+        // No withdrawals: the stub builders' payload (stub.rs) must match the build request.
+        let withdrawals: Vec<String> = Vec::new();
         format!(
             r#"{{"timestamp":"0x6553f10c","prevRandao":"0x6666666666666666666666666666666666666666666666666666666666666666","suggestedFeeRecipient":"0x3333333333333333333333333333333333333333","withdrawals":[{}],"parentBeaconBlockRoot":"0x8888888888888888888888888888888888888888888888888888888888888888"}}"#,
             withdrawals.join(",")

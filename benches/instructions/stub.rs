@@ -155,12 +155,12 @@ fn el_answer(body: &[u8]) -> Bytes {
     let method = field(body, b"\"method\":").unwrap_or(b"");
     let has = |s: &[u8]| memchr::memmem::find(body, s).is_some();
     let result: &[u8] = if method.starts_with(b"\"engine_newPayload") {
-        br#"{"status":"VALID","latestValidHash":"0x1111111111111111111111111111111111111111111111111111111111111111","validationError":null}"#
+        br#"{"status":"VALID","latestValidHash":null,"validationError":null}"#
     } else if method.starts_with(b"\"engine_forkchoiceUpdated") {
         if has(b"suggestedFeeRecipient") {
-            br#"{"payloadStatus":{"status":"VALID","latestValidHash":"0x1111111111111111111111111111111111111111111111111111111111111111","validationError":null},"payloadId":"0x0102030405060708"}"#
+            br#"{"payloadStatus":{"status":"VALID","latestValidHash":null,"validationError":null},"payloadId":"0x0102030405060708"}"#
         } else {
-            br#"{"payloadStatus":{"status":"VALID","latestValidHash":"0x1111111111111111111111111111111111111111111111111111111111111111","validationError":null},"payloadId":null}"#
+            br#"{"payloadStatus":{"status":"VALID","latestValidHash":null,"validationError":null},"payloadId":null}"#
         }
     } else if method.starts_with(b"\"engine_getPayload") {
         GET_PAYLOAD_RESULT.as_bytes()
@@ -185,13 +185,13 @@ fn el_answer(body: &[u8]) -> Bytes {
 }
 
 const GET_PAYLOAD_RESULT: &str = concat!(
-    r#"{"executionPayload":{"parentHash":"0x2222222222222222222222222222222222222222222222222222222222222222","#,
+    r#"{"executionPayload":{"parentHash":"0x7777777777777777777777777777777777777777777777777777777777777777","#,
     r#""feeRecipient":"0x3333333333333333333333333333333333333333","#,
     r#""stateRoot":"0x4444444444444444444444444444444444444444444444444444444444444444","#,
     r#""receiptsRoot":"0x5555555555555555555555555555555555555555555555555555555555555555","#,
     r#""logsBloom":"0x00","prevRandao":"0x6666666666666666666666666666666666666666666666666666666666666666","#,
-    r#""blockNumber":"0x10","gasLimit":"0x1c9c380","gasUsed":"0x0","timestamp":"0x6553f100","extraData":"0x","#,
-    r#""baseFeePerGas":"0x7","blockHash":"0x7777777777777777777777777777777777777777777777777777777777777777","#,
+    r#""blockNumber":"0x10","gasLimit":"0x1c9c380","gasUsed":"0x0","timestamp":"0x6553f10c","extraData":"0x","#,
+    r#""baseFeePerGas":"0x7","blockHash":"0x9999999999999999999999999999999999999999999999999999999999999999","#,
     r#""transactions":[],"withdrawals":[],"blobGasUsed":"0x0","excessBlobGas":"0x0"},"#,
     r#""blockValue":"0x1","blobsBundle":{"commitments":[],"proofs":[],"blobs":[]},"shouldOverrideBuilder":false}"#
 );
