@@ -283,6 +283,27 @@ impl Ejs {
         }
     }
 
+    /// Stops the process where it stands (SIGSTOP): its sockets stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        let status = std::process::Command::new("kill")
+            .args([which, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {which} {}", child.id());
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
