@@ -205,6 +205,10 @@ pub enum Fault {
     Slow(std::time::Duration),
     /// Answers HTTP 500.
     Http500,
+    /// Never answers newPayload; answers forkchoiceUpdated, reads and the probes.
+    StuckOnNewPayload,
+    /// Answers reads (`eth_*`) after this long; engine calls at once.
+    SlowReads(std::time::Duration),
 }
 
 impl Fault {
@@ -216,6 +220,8 @@ impl Fault {
             Fault::BlackHole => el.set(Behaviour::hang()),
             Fault::Slow(d) => el.set(Behaviour::latency(d)),
             Fault::Http500 => el.set(Behaviour::http_500()),
+            Fault::StuckOnNewPayload => el.set(Behaviour::hang().scoped("engine_newPayload")),
+            Fault::SlowReads(d) => el.set(Behaviour::latency(d).scoped("eth_")),
         }
     }
 
@@ -226,6 +232,8 @@ impl Fault {
             Fault::BlackHole => "black-holed",
             Fault::Slow(_) => "slowed past its timeout",
             Fault::Http500 => "HTTP 500",
+            Fault::StuckOnNewPayload => "stuck on newPayload (answers probes)",
+            Fault::SlowReads(_) => "reads slowed past its timeout",
         }
     }
 }

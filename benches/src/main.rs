@@ -357,6 +357,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         Fault::Kill,
         Fault::BlackHole,
         Fault::Slow(fault_timeout * 2),
+        Fault::StuckOnNewPayload,
+        Fault::SlowReads(fault_timeout * 2),
     ];
     let n = memory_fanout;
     for fault in faults.into_iter().filter(|_| wanted(Section::Failover)) {
