@@ -27,6 +27,7 @@ pub mod proxy;
 pub mod routing;
 pub mod rpc;
 pub mod server;
+pub mod trust;
 pub mod upstream;
 pub mod vote;
 

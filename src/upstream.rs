@@ -162,6 +162,7 @@ impl<N: Network> Upstream<N> {
         let request = Request::post(self.path.as_str())
             .header(HOST, self.authority.clone())
             .header(CONTENT_TYPE, "application/json")
+            .header(crate::trust::LOOP_HEADER, crate::trust::loop_marker())
             .header(
                 AUTHORIZATION,
                 HeaderValue::from_str(&authorization).map_err(|_| {
