@@ -608,3 +608,46 @@ pub fn check_fd_limit(settings: &crate::config::Settings, nodes: usize) {
 
 #[cfg(not(unix))]
 pub fn check_fd_limit(_settings: &crate::config::Settings, _nodes: usize) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 1))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_cap_the_longest_idle_unauthenticated_connection_makes_room() {
+        let gate = Gate::new("test", 3, Duration::from_secs(5));
+        let (a, a_info) = gate.admit(peer()).expect("room");
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let (_b, b_info) = gate.admit(peer()).expect("room");
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let (_c, c_info) = gate.admit(peer()).expect("room");
+        // `a` is the oldest but authenticated; `b` was idle longest among the others once `c`
+        // is touched again.
+        a_info.authenticated.store(true, Ordering::Relaxed);
+        tokio::time::advance(Duration::from_millis(10)).await;
+        gate.touch(&c_info);
+        let (_d, _) = gate.admit(peer()).expect("room made");
+        assert!(
+            b_info.close.notified().now_or_never().is_some(),
+            "b was closed"
+        );
+        assert!(c_info.close.notified().now_or_never().is_none());
+        assert!(a_info.close.notified().now_or_never().is_none());
+        // Everyone authenticated: a new connection is refused, nobody is closed.
+        for info in gate.open.lock().expect("lock").values() {
+            info.authenticated.store(true, Ordering::Relaxed);
+        }
+        assert!(gate.admit(peer()).is_none());
+        assert_eq!(gate.open.lock().expect("lock").len(), 3);
+        gate.release(a);
+        assert!(
+            gate.admit(peer()).is_some(),
+            "a slot freed by a closed connection"
+        );
+    }
+}

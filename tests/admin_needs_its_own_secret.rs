@@ -130,12 +130,19 @@ async fn an_el_token_or_an_engine_token_changes_nothing() {
         "a refused /add_nodes probed the new node"
     );
 
-    // The admin token does pass.
+    // A token minted by `--print-token --admin` does pass.
+    let minted = Command::new(executionbackup())
+        .args(["--print-token", "--admin", "--admin-jwt-secret"])
+        .arg(&admin)
+        .output()
+        .expect("--print-token runs");
+    assert!(minted.status.success(), "{minted:?}");
+    let minted = String::from_utf8(minted.stdout).expect("utf8");
     let (status, answer) = call(
         &http,
         reqwest::Method::GET,
         &format!("{url}/recheck"),
-        &admin_token(),
+        minted.trim(),
         None,
     )
     .await;

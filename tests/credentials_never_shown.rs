@@ -28,10 +28,16 @@ async fn credentials_appear_nowhere() {
     let dir = temp_dir("credentials");
     let secret = write_secret(&dir, "jwt.hex", &SECRET);
     let metrics_port = free_port();
+    // The dead node's own secret file is readable by everyone: one WARN line says so.
+    let shared = dir.join("shared.hex");
+    std::fs::write(&shared, "ab".repeat(32)).expect("write");
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
     let mut cmd = Command::new(executionbackup());
     cmd.arg("--nodes")
         .arg(format!(
-            "http://{USER}:{PASSWORD}@{live},http://{USER}:{PASSWORD}2@127.0.0.1:{dead}/"
+            "http://{USER}:{PASSWORD}@{live},http://{USER}:{PASSWORD}2@127.0.0.1:{dead}/#jwt-secret={}",
+            shared.display()
         ))
         .arg("--jwt-secret")
         .arg(&secret)
@@ -84,6 +90,15 @@ async fn credentials_appear_nowhere() {
         "the dead node is logged: {log}"
     );
     assert_clean("the log", &log);
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("readable by group or others"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("shared.hex"),
+        "{log}"
+    );
 
     // A bad entry's start-up error.
     let mut bad = Command::new(executionbackup());
