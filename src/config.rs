@@ -286,14 +286,13 @@ fn inet_aton(s: &str) -> Option<std::net::Ipv4Addr> {
 }
 
 /// `spec` with any `user:password@` in its URL replaced by `***@`: the form shown in errors.
+/// Without a scheme, the text up to the first `/`, `?` or `#` counts as the authority.
 pub fn redact(spec: &str) -> String {
-    let Some(scheme_end) = spec.find("://") else {
-        return spec.to_owned();
-    };
-    let rest = &spec[scheme_end + 3..];
+    let start = spec.find("://").map_or(0, |i| i + 3);
+    let rest = &spec[start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &spec[..scheme_end + 3], &rest[at..]),
+        Some(at) => format!("{}***{}", &spec[..start], &rest[at..]),
         None => spec.to_owned(),
     }
 }
@@ -792,7 +791,10 @@ mod tests {
             assert!(!e.contains("hunter2") && !e.contains("user:"), "{e}");
         }
         assert_eq!(redact("http://a@b@c:1/x@y"), "http://***@c:1/x@y");
-        assert_eq!(redact("no scheme@x"), "no scheme@x");
+        assert_eq!(redact("user:pw@x:1/a"), "***@x:1/a");
+        assert_eq!(redact("http://x:1/a@b"), "http://x:1/a@b");
+        let e = NodeSpec::parse("user:hunter2@x:1").expect_err("no scheme");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]
