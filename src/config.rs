@@ -833,10 +833,26 @@ mod tests {
         let off =
             Cli::try_parse_from(["executionbackup", "--metrics-addr", "off"]).expect("parses");
         assert_eq!(off.metrics_addr, MetricsAddr(None));
+        assert_eq!(cli.body_timeout, 10_000);
+        assert!(cli.admin_jwt_secret.is_none());
+        assert!(
+            Cli::try_parse_from(["executionbackup", "--admin"]).is_err(),
+            "--admin only goes with --print-token"
+        );
+        let mint = Cli::try_parse_from([
+            "executionbackup",
+            "--print-token",
+            "--admin",
+            "--admin-jwt-secret",
+            "/s/admin.hex",
+        ])
+        .expect("parses");
+        assert!(mint.admin && mint.print_token);
         for bad in [
             ["--fcu-majority", "0"],
             ["--fcu-majority", "1.5"],
             ["--timeout", "0"],
+            ["--body-timeout", "0"],
             ["--port", "x"],
         ] {
             assert!(
