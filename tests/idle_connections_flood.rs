@@ -143,3 +143,49 @@ async fn a_consensus_client_gets_in_past_thousands_of_idle_connections() {
     );
     drop((engine_held, metrics_held));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_says_when_the_descriptor_limit_is_below_the_budget() {
+    let els = mocks(1).await;
+    let dir = temp_dir("fd-limit");
+    let secret = write_secret(&dir, "jwt.hex", &SECRET);
+    let mut cmd = Command::new(executionbackup());
+    cmd.arg("--nodes")
+        .arg(els[0].url())
+        .arg("--jwt-secret")
+        .arg(&secret)
+        .args(["--port", "0", "--metrics-addr", "off"]);
+    // 256 engine connections and a node pool of 130 do not fit in 200 descriptors, and the hard
+    // limit leaves no room to raise the soft one.
+    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 200,
+                rlim_max: 200,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let proc = Proc::spawn(cmd);
+    let seen = std::cell::RefCell::new(Vec::new());
+    proc.wait_for(Duration::from_secs(20), |l| {
+        seen.borrow_mut().push(l.to_owned());
+        l.contains("listening for the consensus client")
+    })
+    .unwrap_or_else(|lines| panic!("did not start: {lines:#?}"));
+    let seen = seen.into_inner();
+    let warning: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("RLIMIT_NOFILE"))
+        .collect();
+    assert_eq!(warning.len(), 1, "{seen:#?}");
+    assert!(
+        warning[0].contains("WARN") && warning[0].contains("limit=200"),
+        "{}",
+        warning[0]
+    );
+}
