@@ -33,16 +33,18 @@ async fn a_node_that_leads_back_to_the_proxy_is_refused_at_run_time() {
     let (proc, url) = start_eb(cmd);
 
     let line = proc
-        .wait_for(Duration::from_secs(20), |l| l.contains("request loop"))
+        // A failure guard: a node found dead at start-up is probed again after 1, 2, 4 … s.
+        .wait_for(Duration::from_secs(60), |l| l.contains("request loop"))
         .unwrap_or_else(|seen| panic!("no loop detected: {seen:#?}"));
     assert!(line.contains("ERROR"), "{line}");
     let markers = forwarder.header_values("x-executionbackup-loop");
     assert!(!markers.is_empty(), "{}", forwarder.requests());
-    assert!(
-        forwarder.responses().contains("HTTP/1.1 508"),
-        "{}",
-        forwarder.responses()
-    );
+    // The line is logged before the answer is written: wait for the answer to come back.
+    let refused = eventually(Duration::from_secs(10), async || {
+        forwarder.responses().contains("HTTP/1.1 508")
+    })
+    .await;
+    assert!(refused, "{}", forwarder.responses());
     // The looped requests were never passed on to the real node: it saw only the proxy's own
     // probes and calls, each once.
     let cl = Cl::new(url);
