@@ -65,7 +65,13 @@ pub fn jwt_verify(data: &[u8]) {
         }
     }
     // Our own tokens always verify.
-    let own = jwt::sign(&secret, &Claims { iat: NOW, ..Claims::default() });
+    let own = jwt::sign(
+        &secret,
+        &Claims {
+            iat: NOW,
+            ..Claims::default()
+        },
+    );
     assert!(jwt::verify(&secret, &own, NOW).is_ok());
 }
 
@@ -155,9 +161,11 @@ pub fn el_answer(data: &[u8]) {
                 Ok((Reply::Result(raw), _)) => {
                     let status_raw = match kind {
                         Kind::NewPayload => Some(raw.get()),
-                        Kind::ForkchoiceUpdated => serde_json::from_str::<ForkchoiceView>(raw.get())
-                            .ok()
-                            .map(|v| v.payload_status.get()),
+                        Kind::ForkchoiceUpdated => {
+                            serde_json::from_str::<ForkchoiceView>(raw.get())
+                                .ok()
+                                .map(|v| v.payload_status.get())
+                        }
                     };
                     let view = status_raw.and_then(|r| serde_json::from_str::<StatusView>(r).ok());
                     match view.and_then(|v| Status::parse(&v.status).map(|s| (s, v))) {
@@ -165,7 +173,8 @@ pub fn el_answer(data: &[u8]) {
                             owned.push((
                                 s,
                                 v.latest_valid_hash.map(|h| h.into_owned()),
-                                v.validation_error.map(|e| rpc::truncate(&e, 4096).to_owned()),
+                                v.validation_error
+                                    .map(|e| rpc::truncate(&e, 4096).to_owned()),
                             ));
                             answers_kind.push(0);
                         }
