@@ -171,6 +171,11 @@ fn parse_majority(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// Connections the Prometheus listener serves at once.
+pub const METRICS_MAX_CONNECTIONS: usize = 32;
+/// A connection that has not sent an authenticated request this long after it opened is closed.
+pub const AUTH_GRACE: Duration = Duration::from_secs(5);
+
 /// One `--nodes` entry, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
@@ -464,11 +469,6 @@ pub fn resolve_node(
         timeout,
     })
 }
-
-/// Connections the Prometheus listener serves at once.
-pub const METRICS_MAX_CONNECTIONS: usize = 32;
-/// A connection that has not sent an authenticated request this long after it opened is closed.
-pub const AUTH_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the proxy core needs, validated.
 #[derive(Debug, Clone)]

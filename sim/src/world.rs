@@ -428,11 +428,11 @@ fn proxy_host(
     let settings = Settings {
         listen: SocketAddr::from(([0, 0, 0, 0], PROXY_PORT)),
         metrics: None,
+        admin_secret: Some(admin_secret()),
         fcu_majority: config.majority,
         default_timeout: config.default_timeout,
         payload_timeout: config.payload_timeout,
         vote: crate::tap::vote,
-        admin_secret: Some(admin_secret()),
         ..Settings::default()
     };
     let salt = config.seed ^ 0x5a17_5a17_5a17_5a17;
