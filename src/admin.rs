@@ -27,6 +27,9 @@ pub struct MetricsReport {
     pub response_times: BTreeMap<String, u64>,
     pub alive_nodes: Vec<String>,
     pub syncing_nodes: Vec<String>,
+    /// Answering, but missed a voted call's deadline (awaited only a short grace). Not in the
+    /// original's report.
+    pub lagging_nodes: Vec<String>,
     pub dead_nodes: Vec<String>,
     /// The node serving non-voted calls; empty when no node answers.
     pub primary_node: String,
@@ -40,6 +43,7 @@ pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> Metric
         response_times: BTreeMap::new(),
         alive_nodes: Vec::new(),
         syncing_nodes: Vec::new(),
+        lagging_nodes: Vec::new(),
         dead_nodes: Vec::new(),
         primary_node: proxy
             .nodes
@@ -55,6 +59,7 @@ pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> Metric
         match node.health.state() {
             NodeState::Alive => r.alive_nodes.push(url),
             NodeState::Syncing => r.syncing_nodes.push(url),
+            NodeState::Lagging => r.lagging_nodes.push(url),
             NodeState::Dead => r.dead_nodes.push(url),
         }
     }

@@ -110,7 +110,7 @@ pub async fn start<N: Network>(
         return Err(StartError::WrongChain(wrong_chain.join("; ")));
     }
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(
+    let server = tokio::spawn(server::serve_on(
         proxy.clone(),
         listener,
         metrics_addr.into_iter().collect(),

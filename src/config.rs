@@ -89,6 +89,22 @@ pub struct Cli {
     #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = 700, value_parser = parse_timeout)]
     pub get_payload_timeout: u64,
 
+    /// Milliseconds getPayload waits, after the first good payload arrived, for the primary's
+    /// (or, with best-value, for better ones) before answering with what it has.
+    #[arg(long, env = "EB_GET_PAYLOAD_GRACE", default_value_t = 150)]
+    pub get_payload_grace: u64,
+
+    /// Milliseconds a lagging node (one that missed a voted call's deadline) is awaited after
+    /// the healthy nodes answered; also how long a silent healthy node may trail the others
+    /// before it is checked on the spot.
+    #[arg(long, env = "EB_LAG_GRACE", default_value_t = 300)]
+    pub lag_grace: u64,
+
+    /// VALID votes needed to answer VALID (1: one EL that knows the block is enough when the
+    /// others are catching up; raise it to prefer halting over trusting a single EL).
+    #[arg(long, env = "EB_MIN_VALID", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_valid: u64,
+
     /// Which payload engine_getPayload returns when several nodes built one: the primary's, or
     /// the highest blockValue.
     #[arg(long, env = "EB_PAYLOAD_SELECTION", value_enum, default_value_t = PayloadSelection::Primary)]
@@ -470,6 +486,18 @@ pub fn resolve_node(
     })
 }
 
+/// Which health model the proxy runs. Only simulations and tests choose `Legacy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthModel {
+    #[default]
+    Current,
+    /// The model before health was kept per path, kept to show that the simulation's
+    /// invariants catch it: a failed or slow read marks the node down for votes too, voted
+    /// calls skip nodes marked down, every node sent a call is awaited up to its whole timeout
+    /// (no grace, no on-the-spot check), SYNCING always counts, and late answers are ignored.
+    Legacy,
+}
+
 /// Everything the proxy core needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -479,7 +507,13 @@ pub struct Settings {
     pub fcu_majority: f64,
     pub default_timeout: Duration,
     pub payload_timeout: Duration,
+    /// How long getPayload waits after the first good payload for the preferred one.
+    pub payload_grace: Duration,
     pub payload_selection: PayloadSelection,
+    /// How long lagging nodes are awaited after the healthy ones answered.
+    pub lag_grace: Duration,
+    /// VALID votes needed for a VALID answer.
+    pub min_valid: usize,
     pub health_interval: Duration,
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
@@ -494,8 +528,13 @@ pub struct Settings {
     /// Signs the tokens the REST API's changing calls need; `None` turns those calls off.
     pub admin_secret: Option<JwtSecret>,
     pub max_in_flight_per_node: usize,
-    /// The vote. Always [`crate::vote::decide`] outside tests of the tests.
+    /// The vote. Always [`crate::vote::decide_ballots`] outside tests of the tests.
     pub vote: crate::vote::VoteFn,
+    /// Called with every PayloadStatus a voter's answer carried, in time or late (the
+    /// simulation's independent checker listens here). `None` outside simulations.
+    pub seen: Option<crate::fanout::SeenFn>,
+    /// Test-only: the health model before per-path health (see [`HealthModel::Legacy`]).
+    pub health_model: HealthModel,
 }
 
 impl Settings {
@@ -506,7 +545,10 @@ impl Settings {
             fcu_majority: cli.fcu_majority,
             default_timeout: Duration::from_millis(cli.timeout),
             payload_timeout: Duration::from_millis(cli.get_payload_timeout),
+            payload_grace: Duration::from_millis(cli.get_payload_grace),
             payload_selection: cli.payload_selection,
+            lag_grace: Duration::from_millis(cli.lag_grace),
+            min_valid: usize::try_from(cli.min_valid).unwrap_or(usize::MAX),
             health_interval: Duration::from_secs(cli.health_interval),
             max_request_bytes: cli.max_request_bytes,
             max_response_bytes: cli.max_response_bytes,
@@ -517,7 +559,9 @@ impl Settings {
             body_timeout: Duration::from_millis(cli.body_timeout),
             admin_secret: None,
             max_in_flight_per_node: cli.max_in_flight_per_node.max(1),
-            vote: crate::vote::decide,
+            vote: crate::vote::decide_ballots,
+            seen: None,
+            health_model: HealthModel::Current,
         }
     }
 }
@@ -530,7 +574,10 @@ impl Default for Settings {
             fcu_majority: 0.6,
             default_timeout: Duration::from_millis(7500),
             payload_timeout: Duration::from_millis(700),
+            payload_grace: Duration::from_millis(150),
             payload_selection: PayloadSelection::Primary,
+            lag_grace: Duration::from_millis(300),
+            min_valid: 1,
             health_interval: Duration::from_secs(5),
             max_request_bytes: 64 * 1024 * 1024,
             max_response_bytes: 128 * 1024 * 1024,
@@ -541,7 +588,9 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(10),
             admin_secret: None,
             max_in_flight_per_node: 128,
-            vote: crate::vote::decide,
+            vote: crate::vote::decide_ballots,
+            seen: None,
+            health_model: HealthModel::Current,
         }
     }
 }

@@ -1,190 +1,289 @@
-//! Fan-out and vote: newPayload and forkchoiceUpdated go to every live node through its
-//! ordered lane, each under its own timeout; the answers are parsed just enough to vote
-//! ([`crate::vote`]) and the CL gets the decision.
+//! Fan-out and vote: newPayload and forkchoiceUpdated go to every node through its ordered lane
+//! (also to nodes believed down: no EL misses a block while the proxy doubts it). Who is awaited
+//! and how long is [`crate::wait`]'s pure plan; the answers, parsed once by each lane, go to the
+//! pure vote ([`crate::vote::decide_ballots`]); answers that arrive after the CL got its answer
+//! are still read ([`late`]).
 
-use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use eb_transport::Network;
-use futures_util::future::join_all;
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::node::{CallResult, Node};
+use crate::block_hash;
+use crate::config::HealthModel;
+use crate::deadline;
+use crate::health::{EngineEvent, Sync};
+use crate::node::{LaneReply, Node, VotedCall};
 use crate::payload::Build;
-use crate::proxy::{record_failure, record_success, Out, Proxy};
-use crate::rpc::{self, Call, Reply, RpcError};
-use crate::upstream::UpstreamError;
-use crate::vote::{Answer, Kind, Outcome, Status};
+use crate::proxy::{Out, Proxy};
+use crate::reply::Parsed;
+use crate::rpc::{Call, RpcError};
+use crate::vote::{Ballot, Decision, Kind, Outcome, Rules, Status};
+use crate::wait::{self, Check, Waiting};
 
 const SYNCING_STATUS: &str =
     r#"{"status":"SYNCING","latestValidHash":null,"validationError":null}"#;
 const SYNCING_FCU: &str = r#"{"payloadStatus":{"status":"SYNCING","latestValidHash":null,"validationError":null},"payloadId":null}"#;
 
+/// A PayloadStatus a voter's answer carried, as the proxy received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub node: &'a str,
+    /// The block the call was about (lower-case hex), when known.
+    pub block: Option<&'a str>,
+    pub status: Status,
+    /// Arrived after the CL got its answer.
+    pub late: bool,
+}
+
+pub type SeenFn = fn(&Seen<'_>);
+
+/// One voter's answer, as the vote saw it.
 struct Voted<N: Network> {
     node: Arc<Node<N>>,
-    latency: Duration,
-    answer: Parsed,
+    catching_up: bool,
+    /// `None`: not in by the decision.
+    reply: Option<LaneReply>,
 }
 
-enum Parsed {
-    Status {
-        status: Status,
-        latest_valid_hash: Option<String>,
-        validation_error: Option<String>,
-        /// The PayloadStatus object as the EL sent it.
-        raw: Bytes,
-        payload_id: Option<String>,
-    },
-    Error(RpcError),
-    Nothing(String),
-}
-
-impl Parsed {
-    fn as_answer(&self) -> Answer<'_> {
-        match self {
-            Parsed::Status {
-                status,
-                latest_valid_hash,
-                validation_error,
-                ..
-            } => Answer::Status {
-                status: *status,
-                latest_valid_hash: latest_valid_hash.as_deref(),
-                validation_error: validation_error.as_deref(),
-            },
-            Parsed::Error(e) => Answer::Error { code: e.code },
-            Parsed::Nothing(_) => Answer::NoAnswer,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Parsed::Status {
-                status,
-                latest_valid_hash,
-                validation_error,
-                ..
-            } => {
-                let mut s = status.as_str().to_owned();
-                if let Some(h) = latest_valid_hash {
-                    s.push_str(&format!(" lvh={h}"));
-                }
-                if let Some(e) = validation_error {
-                    s.push_str(&format!(" error={:?}", rpc::truncate(e, 120)));
-                }
-                s
-            }
-            Parsed::Error(e) => format!("rpc error {e}"),
-            Parsed::Nothing(why) => format!("no answer ({why})"),
-        }
+impl<N: Network> Voted<N> {
+    fn parsed(&self) -> Option<&Parsed> {
+        self.reply.as_ref().map(|r| &r.parsed)
     }
 }
 
-#[derive(Deserialize)]
-struct StatusView<'a> {
-    #[serde(borrow)]
-    status: Cow<'a, str>,
-    #[serde(rename = "latestValidHash", default, borrow)]
-    latest_valid_hash: Option<Cow<'a, str>>,
-    #[serde(rename = "validationError", default, borrow)]
-    validation_error: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct ForkchoiceView<'a> {
-    #[serde(rename = "payloadStatus", borrow)]
-    payload_status: &'a RawValue,
-    #[serde(rename = "payloadId", default, borrow)]
-    payload_id: Option<Cow<'a, str>>,
-}
+type Pending<N> = FuturesUnordered<
+    std::pin::Pin<
+        Box<dyn std::future::Future<Output = (usize, Arc<Node<N>>, Option<LaneReply>)> + Send>,
+    >,
+>;
 
 impl<N: Network> Proxy<N> {
     pub(crate) async fn voted(&self, call: &Call, kind: Kind) -> Out {
-        let started = Instant::now();
-        let targets: Vec<Arc<Node<N>>> = self.nodes.live();
-        let receivers: Vec<_> = {
+        let received = Instant::now();
+        let legacy = self.settings.health_model == HealthModel::Legacy;
+        let mut targets: Vec<Arc<Node<N>>> = self.nodes.voters();
+        if legacy {
+            targets.retain(|n| !n.health.engine().down && n.health.reads_up());
+        }
+        let longest = targets
+            .iter()
+            .map(|n| n.timeout)
+            .max()
+            .unwrap_or(self.settings.default_timeout);
+        let answer_by = deadline::answer_by(&call.method, received, longest);
+        let block_hash = block_hash::of(call);
+        let seq = self.voted_seq.fetch_add(1, Ordering::AcqRel) + 1;
+        let context = Arc::new(VotedCall {
+            kind,
+            id: Bytes::copy_from_slice(call.response_id()),
+            block_hash: block_hash.clone(),
+            seq,
+            newest: self.voted_seq.clone(),
+        });
+        // Queue on every lane under one lock, so every lane sees one order.
+        let queued: Vec<(Arc<Node<N>>, oneshot::Receiver<LaneReply>)> = {
             let _order = self.enqueue.lock().unwrap_or_else(|p| p.into_inner());
+            if kind == Kind::ForkchoiceUpdated {
+                self.fcu_seq.store(seq, Ordering::Release);
+            }
             targets
-                .iter()
-                .map(|n| n.enqueue(call.bytes.clone(), started + n.timeout))
+                .into_iter()
+                .map(|n| {
+                    let rx = n.enqueue(call.bytes.clone(), answer_by, context.clone());
+                    (n, rx)
+                })
                 .collect()
         };
-        // `#do-not-use` nodes get the call but cannot change the vote: their answers are
-        // collected in the background, never waited for.
-        let mut waited = Vec::with_capacity(targets.len());
-        for (node, rx) in targets.into_iter().zip(receivers) {
+
+        // `#do-not-use` nodes get the call but never vote and are never waited for.
+        let mut voters: Vec<Voted<N>> = Vec::new();
+        let mut waiting: Vec<Waiting> = Vec::new();
+        let pending: Pending<N> = FuturesUnordered::new();
+        let observed: Pending<N> = FuturesUnordered::new();
+        for (node, rx) in queued {
+            let engine = node.health.engine();
+            let fut = {
+                let node = node.clone();
+                let i = voters.len();
+                Box::pin(async move { (i, node, rx.await.ok()) })
+            };
             if node.do_not_use() {
-                tokio::spawn(observe(
-                    self.metrics.clone(),
-                    node,
-                    rx,
-                    started,
-                    kind,
-                    call.method.clone(),
-                    Bytes::copy_from_slice(call.response_id()),
-                ));
+                observed.push(fut);
+                continue;
+            }
+            pending.push(fut);
+            if legacy {
+                waiting.push(Waiting::new(crate::health::Voter::Healthy));
             } else {
-                waited.push((node, rx));
+                waiting.push(Waiting::new(node.voter_for(kind)));
+            }
+            voters.push(Voted {
+                node,
+                catching_up: !legacy && engine.sync == Sync::CatchingUp,
+                reply: None,
+            });
+        }
+
+        let mut pending = pending;
+        let mut checks = FuturesUnordered::new();
+        let policy = if legacy {
+            wait::Policy {
+                grace: std::time::Duration::ZERO,
+                check_after: std::time::Duration::from_secs(3600),
+            }
+        } else {
+            wait::Policy {
+                grace: self.settings.lag_grace,
+                check_after: self.settings.lag_grace,
+            }
+        };
+        loop {
+            let now = Instant::now();
+            let plan = wait::plan(now, received, answer_by, &waiting, &policy);
+            for i in plan.check {
+                waiting[i].check = Check::Running;
+                let node = voters[i].node.clone();
+                checks.push(async move { (i, node.check().await) });
+            }
+            if plan.decide {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some((i, _, reply)) = pending.next() => {
+                    waiting[i].answered_at = Some(Instant::now());
+                    voters[i].reply = Some(reply.unwrap_or_else(gone));
+                }
+                Some((i, ok)) = checks.next(), if !checks.is_empty() => {
+                    if ok {
+                        waiting[i].check = Check::Passed;
+                    } else {
+                        waiting[i].check = Check::Failed;
+                        let node = &voters[i].node;
+                        node.health.engine_event(
+                            node.url(),
+                            EngineEvent::FailedCheck,
+                            "silent on a voted call and failed the on-the-spot check",
+                        );
+                    }
+                }
+                () = tokio::time::sleep_until(plan.wake) => {}
             }
         }
-        let replies = join_all(waited.into_iter().map(|(node, rx)| async move {
-            let result = reply_within(&node, rx, started).await;
-            (node, result, started.elapsed())
-        }))
-        .await;
 
-        let voted: Vec<Voted<N>> = replies
-            .into_iter()
-            .map(|(node, result, latency)| {
-                let answer = match result {
-                    Ok(body) => {
-                        record_success(&self.metrics, &node, latency);
-                        parse_voted(kind, &body, call.response_id())
-                    }
-                    Err(e) => {
-                        record_failure(&self.metrics, &node, &e);
-                        Parsed::Nothing(e.to_string())
-                    }
-                };
-                Voted {
-                    node,
-                    latency,
-                    answer,
+        for (v, w) in voters.iter().zip(&waiting) {
+            let how = match (&v.reply, w.check) {
+                (Some(r), _) if r.in_time => "answered",
+                (Some(_), _) => "timeout",
+                (None, Check::Failed) => "check_failed",
+                (None, _) if w.voter != crate::health::Voter::Healthy => "grace",
+                (None, _) => "cl_deadline",
+            };
+            self.metrics.wait_ended(v.node.url(), how);
+        }
+        let decision = self.decide(call, kind, block_hash.as_deref(), &voters);
+        let out = self.answer(call, kind, &decision, &voters);
+        if legacy {
+            // The old model dropped late answers; a node still outstanding was dead.
+            for (v, w) in voters.iter().zip(&waiting) {
+                if w.answered_at.is_none() {
+                    v.node
+                        .health
+                        .engine_event(v.node.url(), EngineEvent::Unreachable, "legacy");
                 }
-            })
-            .collect();
-        self.decide(call, kind, &voted)
+            }
+            return out;
+        }
+        if !pending.is_empty() || !observed.is_empty() {
+            let decided = match decision.outcome {
+                Outcome::Follow { status, .. } => Some(status),
+                Outcome::Syncing => Some(Status::Syncing),
+                Outcome::Error { .. } => None,
+            };
+            tokio::spawn(late::collect(late::Late {
+                metrics: self.metrics.clone(),
+                invalid_blocks: self.invalid_blocks.clone(),
+                seen: self.settings.seen,
+                kind,
+                method: call.method.as_ref().into(),
+                block_hash,
+                decided,
+                pending,
+                observed,
+            }));
+        }
+        out
     }
 
-    /// Votes on the answers of the vote-eligible nodes (`voted`, in node order).
-    fn decide(&self, call: &Call, kind: Kind, voted: &[Voted<N>]) -> Out {
-        let answers: Vec<Answer<'_>> = voted.iter().map(|v| v.answer.as_answer()).collect();
-        let decision = (self.settings.vote)(kind, &answers, self.settings.fcu_majority);
-        let kind_label = match kind {
-            Kind::NewPayload => "newPayload",
-            Kind::ForkchoiceUpdated => "forkchoiceUpdated",
+    /// Votes on the voters' answers (in node order) and learns from them.
+    fn decide(
+        &self,
+        call: &Call,
+        kind: Kind,
+        block_hash: Option<&str>,
+        voters: &[Voted<N>],
+    ) -> Decision {
+        let ballots: Vec<Ballot<'_>> = voters
+            .iter()
+            .map(|v| Ballot {
+                answer: v
+                    .parsed()
+                    .map_or(crate::vote::Answer::NoAnswer, Parsed::as_answer),
+                catching_up: v.catching_up,
+            })
+            .collect();
+        if let Some(seen) = self.settings.seen {
+            for v in voters {
+                if let Some(status) = v.parsed().and_then(Parsed::status) {
+                    seen(&Seen {
+                        node: v.node.url(),
+                        block: block_hash,
+                        status,
+                        late: false,
+                    });
+                }
+            }
+        }
+        // A node that now says VALID for a block it called INVALID before withdraws that INVALID
+        // (before the vote); this call's INVALIDs are remembered after it.
+        if let Some(hash) = block_hash {
+            for v in voters {
+                if v.parsed().and_then(Parsed::status) == Some(Status::Valid) {
+                    self.invalid_blocks.withdraw(hash, v.node.id);
+                }
+            }
+        }
+        let rules = Rules {
+            majority: self.settings.fcu_majority,
+            min_valid: self.settings.min_valid,
+            known_invalid: self.settings.health_model == HealthModel::Current
+                && block_hash.is_some_and(|h| self.invalid_blocks.contains(h)),
         };
+        let decision = (self.settings.vote)(kind, &ballots, &rules);
         let status_label = match decision.outcome {
             Outcome::Follow { status, .. } => status.as_str(),
             Outcome::Syncing => "SYNCING",
             Outcome::Error { .. } => "error",
         };
         self.metrics
-            .vote(kind_label, status_label, decision.reason.as_str());
+            .vote(kind.label(), status_label, decision.reason.as_str());
 
-        let each: Vec<String> = voted
+        let each: Vec<String> = voters
             .iter()
-            .map(|v| {
-                format!(
-                    "{}={} in {}us",
+            .map(|v| match &v.reply {
+                Some(r) => format!(
+                    "{}={}{} in {}us",
                     v.node.url(),
-                    v.answer.describe(),
-                    v.latency.as_micros()
-                )
+                    r.parsed.describe(),
+                    if v.catching_up { " (catching up)" } else { "" },
+                    r.latency.as_micros()
+                ),
+                None => format!("{}=not in by the decision", v.node.url()),
             })
             .collect();
         tracing::debug!(
@@ -202,29 +301,59 @@ impl<N: Network> Proxy<N> {
                 answers = %each.join("; "),
                 "execution clients disagree"
             );
-            for v in dissenters(kind, voted) {
-                self.metrics.disagreement(v.node.url());
-            }
         }
 
+        // Learn: who disagreed (with the most common answer), who is behind, which INVALIDs to
+        // remember.
+        let counted_valid = decision.tally.valid > 0;
+        let most_common = most_common(kind, voters);
+        for v in voters {
+            let Some(status) = v.parsed().and_then(Parsed::status) else {
+                continue;
+            };
+            let category = kind.category(status);
+            if decision.disagreement && Some(category) != most_common {
+                self.metrics.disagreement(v.node.url());
+            }
+            match category {
+                Status::Invalid => {
+                    if let Some(hash) = block_hash {
+                        self.invalid_blocks.insert(hash, v.node.id);
+                    }
+                }
+                Status::Syncing | Status::Accepted if counted_valid => {
+                    v.node.health.engine_event(
+                        v.node.url(),
+                        EngineEvent::FellBehind,
+                        "SYNCING or ACCEPTED where counted nodes said VALID",
+                    );
+                }
+                _ => {}
+            }
+        }
+        decision
+    }
+
+    /// What the CL gets for `decision`.
+    fn answer(&self, call: &Call, kind: Kind, decision: &Decision, voters: &[Voted<N>]) -> Out {
         match decision.outcome {
             Outcome::Syncing => Out::Result(Bytes::from_static(match kind {
                 Kind::NewPayload => SYNCING_STATUS.as_bytes(),
                 Kind::ForkchoiceUpdated => SYNCING_FCU.as_bytes(),
             })),
-            Outcome::Error { index } => match &voted[index].answer {
-                Parsed::Error(e) => Out::Error(e.clone()),
+            Outcome::Error { index } => match voters[index].parsed() {
+                Some(Parsed::Error(e)) => Out::Error(e.clone()),
                 _ => Out::Error(RpcError::internal("vote pointed at a non-error")),
             },
             Outcome::Follow { status, index } => {
-                let Parsed::Status { raw, .. } = &voted[index].answer else {
+                let Some(Parsed::Status { raw, .. }) = voters[index].parsed() else {
                     return Out::Error(RpcError::internal("vote pointed at a non-status"));
                 };
                 match kind {
                     Kind::NewPayload => Out::Result(raw.clone()),
                     Kind::ForkchoiceUpdated => {
                         let payload_id = if status == Status::Valid {
-                            self.register_builds(call, voted)
+                            self.register_builds(call, voters)
                         } else {
                             None
                         };
@@ -236,144 +365,54 @@ impl<N: Network> Proxy<N> {
     }
 
     /// Records which nodes started a build (VALID with a payloadId) and returns the CL's id.
-    fn register_builds(&self, call: &Call, voted: &[Voted<N>]) -> Option<String> {
-        let builds: Vec<Build> = voted
+    fn register_builds(&self, call: &Call, voters: &[Voted<N>]) -> Option<String> {
+        let builds: Vec<Build> = voters
             .iter()
-            .filter_map(|v| match &v.answer {
-                Parsed::Status {
+            .filter_map(|v| match v.parsed() {
+                Some(Parsed::Status {
                     status: Status::Valid,
                     payload_id: Some(id),
                     ..
-                } => Some(Build {
+                }) => Some(Build {
                     node_id: v.node.id,
                     payload_id: id.clone(),
                 }),
                 _ => None,
             })
             .collect();
-        (!builds.is_empty()).then(|| self.payloads.insert(builds, call.bytes.clone()))
+        let fcu_seq = self.fcu_seq.load(Ordering::Acquire);
+        (!builds.is_empty()).then(|| self.payloads.insert(builds, call.bytes.clone(), fcu_seq))
     }
 }
 
-/// A lane's reply, or a timeout at the node's deadline.
-async fn reply_within<N: Network>(
-    node: &Node<N>,
-    rx: tokio::sync::oneshot::Receiver<CallResult>,
-    started: Instant,
-) -> CallResult {
-    match tokio::time::timeout_at(started + node.timeout, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(UpstreamError::Gone),
-        Err(_) => Err(UpstreamError::Timeout),
-    }
-}
-
-/// Waits for a `#do-not-use` node's answer in the background: health, metrics and a log line.
-async fn observe<N: Network>(
-    metrics: Arc<crate::metrics::Metrics>,
-    node: Arc<Node<N>>,
-    rx: tokio::sync::oneshot::Receiver<CallResult>,
-    started: Instant,
-    kind: Kind,
-    method: Box<str>,
-    id: Bytes,
-) {
-    let result = reply_within(&node, rx, started).await;
-    let latency = started.elapsed();
-    let answer = match result {
-        Ok(body) => {
-            record_success(&metrics, &node, latency);
-            parse_voted(kind, &body, &id)
-        }
-        Err(e) => {
-            record_failure(&metrics, &node, &e);
-            Parsed::Nothing(e.to_string())
-        }
-    };
-    tracing::debug!(
-        node = node.url(),
-        method = &*method,
-        answer = %answer.describe(),
-        latency_us = latency.as_micros() as u64,
-        "do-not-use node answered (not a vote)"
-    );
-}
-
-/// The nodes whose answer differs from the most common one: a status in another category, or an
-/// error while others gave statuses (errors only: a different error code).
-fn dissenters<N: Network>(kind: Kind, voted: &[Voted<N>]) -> Vec<&Voted<N>> {
-    let statuses: Vec<Status> = voted
+/// The most common status category among the answers (the earliest category on a tie).
+fn most_common<N: Network>(kind: Kind, voters: &[Voted<N>]) -> Option<Status> {
+    let statuses: Vec<Status> = voters
         .iter()
-        .filter_map(|v| match &v.answer {
-            Parsed::Status { status, .. } => Some(normalize(kind, *status)),
-            _ => None,
-        })
+        .filter_map(|v| v.parsed().and_then(Parsed::status))
+        .map(|s| kind.category(s))
         .collect();
-    let most_common = [
+    [
         Status::Valid,
         Status::Invalid,
         Status::Syncing,
         Status::Accepted,
     ]
     .into_iter()
+    .filter(|c| statuses.contains(c))
     .max_by_key(|c| {
         (
             statuses.iter().filter(|s| *s == c).count(),
             std::cmp::Reverse(*c),
         )
-    });
-    let first_error = voted.iter().find_map(|v| match &v.answer {
-        Parsed::Error(e) => Some(e.code),
-        _ => None,
-    });
-    voted
-        .iter()
-        .filter(|v| match &v.answer {
-            Parsed::Status { status, .. } => Some(normalize(kind, *status)) != most_common,
-            Parsed::Error(e) => !statuses.is_empty() || Some(e.code) != first_error,
-            Parsed::Nothing(_) => false,
-        })
-        .collect()
+    })
 }
 
-fn normalize(kind: Kind, s: Status) -> Status {
-    match (kind, s) {
-        (_, Status::InvalidBlockHash) => Status::Invalid,
-        (Kind::ForkchoiceUpdated, Status::Accepted) => Status::Syncing,
-        (_, s) => s,
-    }
-}
-
-/// Parses a voted call's answer (newPayload: a PayloadStatus; fcU: {payloadStatus, payloadId}).
-fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8]) -> Parsed {
-    let result = match rpc::parse_reply(body, sent_id) {
-        Ok((Reply::Result(raw), _)) => raw,
-        Ok((Reply::Error(e), _)) => return Parsed::Error(e),
-        Err(e) => return Parsed::Nothing(e.to_string()),
-    };
-    let (status_raw, payload_id) = match kind {
-        Kind::NewPayload => (result, None),
-        Kind::ForkchoiceUpdated => match serde_json::from_str::<ForkchoiceView<'_>>(result.get()) {
-            Ok(v) => (v.payload_status, v.payload_id.map(Cow::into_owned)),
-            Err(_) => return Parsed::Nothing("result is not {payloadStatus, payloadId}".into()),
-        },
-    };
-    let view: StatusView<'_> = match serde_json::from_str(status_raw.get()) {
-        Ok(v) => v,
-        Err(_) => return Parsed::Nothing("result is not a PayloadStatus".into()),
-    };
-    let Some(status) = Status::parse(&view.status) else {
-        return Parsed::Nothing(format!(
-            "unknown status {:?}",
-            rpc::truncate(&view.status, 40)
-        ));
-    };
-    Parsed::Status {
-        status,
-        latest_valid_hash: view.latest_valid_hash.map(Cow::into_owned),
-        validation_error: view.validation_error.map(Cow::into_owned),
-        raw: body.slice_ref(status_raw.get().as_bytes()),
-        payload_id,
+fn gone() -> LaneReply {
+    LaneReply {
+        parsed: Parsed::Nothing("node removed".into()),
+        in_time: false,
+        latency: std::time::Duration::ZERO,
     }
 }
 
@@ -392,4 +431,101 @@ fn fcu_result(status: &[u8], payload_id: Option<&str>) -> Bytes {
     }
     out.push(b'}');
     Bytes::from(out)
+}
+
+/// Answers that arrive after the CL got its answer: read, compared, remembered.
+mod late {
+    use super::*;
+    use crate::invalid_blocks::InvalidBlocks;
+    use crate::metrics::Metrics;
+
+    pub(super) struct Late<N: Network> {
+        pub metrics: Arc<Metrics>,
+        pub invalid_blocks: Arc<InvalidBlocks>,
+        pub seen: Option<SeenFn>,
+        pub kind: Kind,
+        pub method: Box<str>,
+        pub block_hash: Option<String>,
+        /// What the CL was told (`None`: an error).
+        pub decided: Option<Status>,
+        pub pending: Pending<N>,
+        /// `#do-not-use` nodes: logged only.
+        pub observed: Pending<N>,
+    }
+
+    pub(super) async fn collect<N: Network>(late: Late<N>) {
+        let Late {
+            metrics,
+            invalid_blocks,
+            seen,
+            kind,
+            method,
+            block_hash,
+            decided,
+            mut pending,
+            mut observed,
+        } = late;
+        let observe = async {
+            while let Some((_, node, reply)) = observed.next().await {
+                if let Some(r) = reply {
+                    tracing::debug!(
+                        node = node.url(),
+                        method = &*method,
+                        answer = %r.parsed.describe(),
+                        latency_us = r.latency.as_micros() as u64,
+                        "do-not-use node answered (not a vote)"
+                    );
+                }
+            }
+        };
+        let late_answers = async {
+            while let Some((_, node, reply)) = pending.next().await {
+                let Some(reply) = reply else { continue };
+                let Some(status) = reply.parsed.status() else {
+                    continue;
+                };
+                if let Some(seen) = seen {
+                    seen(&Seen {
+                        node: node.url(),
+                        block: block_hash.as_deref(),
+                        status,
+                        late: true,
+                    });
+                }
+                let category = kind.category(status);
+                let agrees = decided.map(|d| kind.category(d)) == Some(category);
+                metrics.late_answer(node.url(), agrees);
+                if !agrees {
+                    tracing::warn!(
+                        node = node.url(),
+                        method = &*method,
+                        block = block_hash.as_deref().unwrap_or("?"),
+                        answer = %reply.parsed.describe(),
+                        told = decided.map_or("an error", Status::as_str),
+                        latency_ms = reply.latency.as_millis() as u64,
+                        "late answer disagrees with what the consensus client was told"
+                    );
+                }
+                match (category, block_hash.as_deref()) {
+                    (Status::Invalid, Some(hash)) if invalid_blocks.insert(hash, node.id) => {
+                        tracing::warn!(
+                            node = node.url(),
+                            block = hash,
+                            "late INVALID remembered: this block is not answered VALID while it stands"
+                        );
+                    }
+                    (Status::Valid, Some(hash)) => invalid_blocks.withdraw(hash, node.id),
+                    (Status::Syncing | Status::Accepted, _) if decided == Some(Status::Valid) => {
+                        node.health.engine_event(
+                            node.url(),
+                            EngineEvent::FellBehind,
+                            "late SYNCING or ACCEPTED where the vote was VALID",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        };
+        tokio::join!(observe, late_answers);
+    }
 }

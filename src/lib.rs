@@ -6,16 +6,20 @@
 //!
 //! Layout: [`server`] (HTTP front, JWT) → [`proxy`] (routing, fan-out, failover) →
 //! [`node`]/[`upstream`] (one EL: ordered lane, pooled HTTP client) over the
-//! [`eb_transport::Network`] seam. [`vote`] is pure. [`nodes`], [`health`] and [`probe`] decide
-//! who is alive and who is primary; [`payload`] maps payload ids; [`admin`] and [`metrics`]
+//! [`eb_transport::Network`] seam. [`vote`] and [`wait`] are pure. [`health`] holds each node's
+//! state per path (engine, reads), [`nodes`] picks the primary, [`probe`] checks nodes; [`payload`] maps payload ids; [`admin`] and [`metrics`]
 //! report.
 
 pub mod admin;
 pub mod app;
+pub mod block_hash;
+pub mod build_check;
 pub mod config;
+pub mod deadline;
 pub mod dev;
 pub mod fanout;
 pub mod health;
+pub mod invalid_blocks;
 pub mod merge;
 pub mod metrics;
 pub mod node;
@@ -24,12 +28,14 @@ pub mod payload;
 pub mod probe;
 pub mod produce;
 pub mod proxy;
+pub mod reply;
 pub mod routing;
 pub mod rpc;
 pub mod server;
 pub mod trust;
 pub mod upstream;
 pub mod vote;
+pub mod wait;
 
 /// Version with the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EB_GIT_COMMIT"), ")");

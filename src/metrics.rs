@@ -31,6 +31,10 @@ pub struct Metrics {
     timeouts: Mutex<BTreeMap<String, u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     failovers: AtomicU64,
+    /// Late answers per (node, agreed with what the CL was told).
+    late: Mutex<BTreeMap<(String, bool), u64>>,
+    /// How each voter's wait ended, per (node, how).
+    waits: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -70,6 +74,30 @@ impl Metrics {
 
     pub fn timeout(&self, node: &str) {
         bump_node(&self.timeouts, node);
+    }
+
+    /// An answer to a voted call that arrived after the CL got its answer.
+    pub fn late_answer(&self, node: &str, agrees: bool) {
+        let mut map = self.late.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((node.to_owned(), agrees)).or_default() += 1;
+    }
+
+    /// How the wait for one voter ended: `answered`, `timeout` (its own timeout passed while
+    /// awaited in full), `grace` (lagging: the grace after the others ran out), `check_failed`,
+    /// `cl_deadline`.
+    pub fn wait_ended(&self, node: &str, how: &'static str) {
+        let mut map = self.waits.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((node.to_owned(), how)).or_default() += 1;
+    }
+
+    /// The count for (node, how), for tests and reports.
+    pub fn waits(&self, node: &str, how: &'static str) -> u64 {
+        self.waits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(node.to_owned(), how))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn failover(&self) {
@@ -156,6 +184,26 @@ impl Metrics {
             );
         }
 
+        out.push_str("# HELP eb_late_answers_total Answers to voted calls that arrived after the CL was answered, by whether they agreed with it.\n");
+        out.push_str("# TYPE eb_late_answers_total counter\n");
+        for ((node, agrees), n) in self.late.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "eb_late_answers_total{{node=\"{}\",agrees=\"{agrees}\"}} {n}",
+                escape(node)
+            );
+        }
+
+        out.push_str("# HELP eb_vote_waits_total How the wait for each voter ended: answered, timeout (awaited in full until its own timeout), grace (lagging), check_failed, cl_deadline.\n");
+        out.push_str("# TYPE eb_vote_waits_total counter\n");
+        for ((node, how), n) in self.waits.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "eb_vote_waits_total{{node=\"{}\",ended=\"{how}\"}} {n}",
+                escape(node)
+            );
+        }
+
         out.push_str("# HELP eb_failovers_total Non-voted calls retried on another node.\n");
         out.push_str("# TYPE eb_failovers_total counter\n");
         let _ = writeln!(out, "eb_failovers_total {}", self.failovers());
@@ -197,7 +245,7 @@ impl Metrics {
         out.push_str("# TYPE eb_node_state gauge\n");
         for (node, state) in nodes {
             let node = escape(node);
-            for s in [NodeState::Alive, NodeState::Syncing, NodeState::Dead] {
+            for s in NodeState::ALL {
                 let _ = writeln!(
                     out,
                     "eb_node_state{{node=\"{node}\",state=\"{}\"}} {}",

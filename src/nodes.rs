@@ -3,16 +3,17 @@
 //! Readers take a snapshot (an `Arc` of the whole list), so a node set change is atomic: a
 //! request sees the old set or the new one, never half of each.
 //!
-//! Primary rule: keep the current primary while it is alive and usable (hysteresis: equal nodes
-//! never flap); otherwise the first node in configured order that is alive, then syncing;
-//! `#do-not-use` nodes only when nothing else answers.
+//! Primary rule (reads): keep the current primary while it is alive (hysteresis: equal nodes
+//! never flap); otherwise the first node in configured order that answers reads, preferring
+//! nodes that are healthy and synced on the engine path; `#do-not-use` nodes only when nothing
+//! else answers. Voted calls go to every node ([`NodeSet::voters`]), whatever its health.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use eb_transport::Network;
 
-use crate::health::NodeState;
+use crate::health::{NodeState, Sync, Voter};
 use crate::node::Node;
 
 const NO_PRIMARY: u64 = u64::MAX;
@@ -58,11 +59,21 @@ impl<N: Network> NodeSet<N> {
         self.nodes.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The nodes not known to be dead, in configured order (who gets live traffic).
-    pub fn live(&self) -> Vec<Arc<Node<N>>> {
+    /// Every node that gets voted calls: all of them, in configured order, except a node on
+    /// another chain.
+    pub fn voters(&self) -> Vec<Arc<Node<N>>> {
         self.snapshot()
             .iter()
-            .filter(|n| n.health.state() != NodeState::Dead)
+            .filter(|n| !n.health.wrong_chain())
+            .cloned()
+            .collect()
+    }
+
+    /// The nodes that answer reads, in configured order (who gets merged reads).
+    pub fn readable(&self) -> Vec<Arc<Node<N>>> {
+        self.snapshot()
+            .iter()
+            .filter(|n| rank(n).is_some())
             .cloned()
             .collect()
     }
@@ -109,13 +120,6 @@ impl<N: Network> NodeSet<N> {
                 return Some(node.clone());
             }
         }
-        let rank = |n: &Arc<Node<N>>| match (n.health.state(), n.do_not_use()) {
-            (NodeState::Alive, false) => Some(0),
-            (NodeState::Syncing, false) => Some(1),
-            (NodeState::Alive, true) => Some(2),
-            (NodeState::Syncing, true) => Some(3),
-            (NodeState::Dead, _) => None,
-        };
         let best = nodes
             .iter()
             .filter_map(|n| rank(n).map(|r| (r, n)))
@@ -138,15 +142,26 @@ impl<N: Network> NodeSet<N> {
         let nodes = self.snapshot();
         let mut rest: Vec<Arc<Node<N>>> = nodes
             .iter()
-            .filter(|n| n.health.state() != NodeState::Dead)
+            .filter(|n| rank(n).is_some())
             .filter(|n| primary.as_ref().is_none_or(|p| p.id != n.id))
             .cloned()
             .collect();
-        rest.sort_by_key(|n| (n.do_not_use(), n.health.state()));
+        rest.sort_by_key(|n| rank(n));
         let mut order: Vec<Arc<Node<N>>> = primary.into_iter().chain(rest).collect();
         // A node with a read outstanding past half its timeout goes last until that read ends
         // (stable: the ranking above holds among the others).
         order.sort_by_key(|n| n.health.stalled());
         order
     }
+}
+
+/// A node's rank for reads, best first; `None` when it gets no reads (reads failing, or on
+/// another chain).
+fn rank<N: Network>(n: &Node<N>) -> Option<(bool, Voter, Sync)> {
+    let h = &n.health;
+    if h.wrong_chain() || !h.reads_up() {
+        return None;
+    }
+    let engine = h.engine();
+    Some((n.do_not_use(), engine.worst(), engine.sync))
 }

@@ -31,6 +31,9 @@ pub struct Entry {
     pub builds: Vec<Build>,
     /// The forkchoiceUpdated request (with attributes) that started the builds.
     pub request: Bytes,
+    /// The sequence number of that forkchoiceUpdated among voted calls: the build is restarted
+    /// by replaying it only while no newer forkchoiceUpdated was sent.
+    pub fcu_seq: u64,
 }
 
 struct Slot {
@@ -57,7 +60,7 @@ impl PayloadMap {
     }
 
     /// Remembers the builds and returns the payloadId to give the CL (`0x` + 16 hex digits).
-    pub fn insert(&self, builds: Vec<Build>, request: Bytes) -> String {
+    pub fn insert(&self, builds: Vec<Build>, request: Bytes, fcu_seq: u64) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = self.salt ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let now = Instant::now();
@@ -69,7 +72,11 @@ impl PayloadMap {
         slots.push_back(Slot {
             id,
             created: now,
-            entry: Entry { builds, request },
+            entry: Entry {
+                builds,
+                request,
+                fcu_seq,
+            },
         });
         format!("0x{id:016x}")
     }
@@ -122,8 +129,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ids_round_trip_and_expire() {
         let map = PayloadMap::new(42);
-        let a = map.insert(build(1), Bytes::from_static(b"fcu"));
-        let b = map.insert(build(2), Bytes::new());
+        let a = map.insert(build(1), Bytes::from_static(b"fcu"), 1);
+        let b = map.insert(build(2), Bytes::new(), 2);
         assert_ne!(a, b);
         assert_eq!(a.len(), 18);
         assert_eq!(map.get(&a).expect("known").builds, build(1));
@@ -141,7 +148,7 @@ mod tests {
         let map = PayloadMap::new(7);
         let mut last = String::new();
         for slot in 0..10_000u64 {
-            last = map.insert(build(slot % 3), Bytes::new());
+            last = map.insert(build(slot % 3), Bytes::new(), 0);
             assert!(map.len() <= CAPACITY);
             if slot % 100 == 0 {
                 tokio::time::advance(Duration::from_secs(12)).await;

@@ -1,10 +1,13 @@
-//! Active health checks.
+//! Active health checks, one per path.
 //!
-//! Every node is probed with authenticated calls at once: `eth_syncing` (alive or syncing),
-//! `engine_exchangeCapabilities` (an engine call, so a wrong per-node secret shows up as a
-//! failure rather than as alive) and `eth_chainId` (a node on another chain than the first node
-//! that answered is refused: kept dead, with an error in the log). Live nodes are probed every `--health-interval`; dead nodes
-//! are re-probed with back-off (1 s, 2 s, 4 s … up to 30 s) and come back on the first success.
+//! Every node is probed with authenticated calls at once: `eth_syncing` (the read path: reads
+//! go to it again once it answers; progress marks it catching up), `engine_exchangeCapabilities`
+//! (the engine path: a down node that answers comes back as lagging and catching up; a wrong
+//! per-node secret shows as a failure) and `eth_chainId` (a node on another chain than the
+//! first node that answered is refused: nothing is sent to it, with an error in the log). A
+//! probe never makes a node awaited in full on voted calls: only a voted call answered in time
+//! does. Nodes are probed every `--health-interval`; a node failing probes is re-probed with
+//! back-off (1 s, 2 s, 4 s … up to 30 s).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use eb_transport::Network;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use crate::health::NodeState;
+use crate::health::EngineEvent;
 use crate::node::Node;
 use crate::proxy::Proxy;
 use crate::rpc::{self, Reply};
@@ -34,49 +37,55 @@ const CHAIN_ID: &[u8] = br#"{"jsonrpc":"2.0","id":3,"method":"eth_chainId","para
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub state: NodeState,
-    pub why: String,
+    /// `eth_syncing`: `Ok(syncing)` or why it failed.
+    pub reads: Result<bool, String>,
+    /// `engine_exchangeCapabilities`: `Ok` or why it failed.
+    pub engine: Result<(), String>,
     /// The node's `eth_chainId` answer, when it gave one.
     pub chain_id: Option<String>,
 }
 
-/// Probes one node.
+impl Probe {
+    pub fn ok(&self) -> bool {
+        self.reads.is_ok() && self.engine.is_ok()
+    }
+}
+
+/// Probes one node (recording nothing: [`apply`] does).
 pub async fn probe<N: Network>(node: &Node<N>) -> Probe {
     let timeout = node.timeout.min(PROBE_TIMEOUT);
     let started = Instant::now();
-    let (syncing, caps, chain) = tokio::join!(
-        node.call(Bytes::from_static(ETH_SYNCING), timeout),
-        node.call(Bytes::from_static(CAPABILITIES), timeout),
-        node.call(Bytes::from_static(CHAIN_ID), timeout)
-    );
-    let dead = |why: String| Probe {
-        state: NodeState::Dead,
-        why,
-        chain_id: None,
+    let call = |body: &'static [u8]| async move {
+        match tokio::time::timeout(timeout, node.upstream.call(Bytes::from_static(body))).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::upstream::UpstreamError::Timeout),
+        }
     };
-    let syncing = match syncing {
-        Ok(body) => body,
-        Err(e) => return dead(format!("eth_syncing: {e}")),
+    let (syncing, caps, chain) =
+        tokio::join!(call(ETH_SYNCING), call(CAPABILITIES), call(CHAIN_ID));
+    let engine = caps
+        .map(|_| ())
+        .map_err(|e| format!("engine_exchangeCapabilities: {e}"));
+    let reads = match syncing {
+        Ok(body) => match rpc::parse_reply(&body, b"1") {
+            Ok((Reply::Result(raw), _)) => Ok(raw.get() != "false"),
+            Ok((Reply::Error(e), _)) => Err(format!("eth_syncing error {e}")),
+            Err(e) => Err(format!("eth_syncing: {e}")),
+        },
+        Err(e) => Err(format!("eth_syncing: {e}")),
     };
-    if let Err(e) = caps {
-        return dead(format!("engine_exchangeCapabilities: {e}"));
+    if reads.is_ok() && engine.is_ok() {
+        node.health.record_latency(started.elapsed());
     }
-    node.health.record_latency(started.elapsed());
     let chain_id = chain
         .ok()
         .and_then(|body| match rpc::parse_reply(&body, b"3") {
             Ok((Reply::Result(raw), _)) => serde_json::from_str::<String>(raw.get()).ok(),
             _ => None,
         });
-    let (state, why) = match rpc::parse_reply(&syncing, b"1") {
-        Ok((Reply::Result(raw), _)) if raw.get() == "false" => (NodeState::Alive, "synced".into()),
-        Ok((Reply::Result(_), _)) => (NodeState::Syncing, "eth_syncing reports progress".into()),
-        Ok((Reply::Error(e), _)) => (NodeState::Dead, format!("eth_syncing error {e}")),
-        Err(e) => (NodeState::Dead, format!("eth_syncing: {e}")),
-    };
     Probe {
-        state,
-        why,
+        reads,
+        engine,
         chain_id,
     }
 }
@@ -92,44 +101,78 @@ pub async fn probe_all<N: Network>(proxy: &Proxy<N>) -> (Duration, Vec<String>) 
         .zip(results)
         .filter_map(|(node, result)| apply(proxy, node, result))
         .collect();
-    proxy.nodes.primary();
+    let _ = proxy.nodes.primary();
     (started.elapsed(), wrong_chain)
 }
 
-/// Applies a probe's result to the node's health. A node whose chain id differs from the one the
-/// proxy settled on (the first answer it got) is kept dead; the returned line says so.
+/// Applies a probe's result to the node's health, path by path. A node whose chain id differs
+/// from the one the proxy settled on (the first answer it got) is refused; the returned line
+/// says so.
 pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Option<String> {
-    let Probe {
-        mut state,
-        mut why,
-        chain_id,
-    } = probe;
+    let h = &node.health;
     let mut wrong_chain = None;
-    if let Err(expected) = proxy.check_chain(chain_id.as_deref()) {
-        if node.health.state() != NodeState::Dead {
+    if let Err(expected) = proxy.check_chain(probe.chain_id.as_deref()) {
+        if !h.wrong_chain() {
             tracing::error!(
                 node = node.url(),
-                chain_id = chain_id.as_deref().unwrap_or_default(),
+                chain_id = probe.chain_id.as_deref().unwrap_or_default(),
                 expected = %expected,
                 "node is on another chain: refusing to use it"
             );
         }
-        state = NodeState::Dead;
-        why = format!(
+        h.set_wrong_chain(true);
+        wrong_chain = Some(format!(
             "{} is on chain {}, the other nodes on {expected}",
             node.url(),
-            chain_id.unwrap_or_default()
-        );
-        wrong_chain = Some(why.clone());
+            probe.chain_id.clone().unwrap_or_default()
+        ));
+    } else if probe.chain_id.is_some() && h.wrong_chain() {
+        tracing::info!(node = node.url(), "node is on the right chain again");
+        h.set_wrong_chain(false);
     }
-    if state == NodeState::Dead {
-        if node.health.state() == NodeState::Dead {
-            node.health.note_dead_probe();
-        } else {
+    match &probe.reads {
+        Ok(syncing) => {
+            h.set_reads(node.url(), true, "eth_syncing answered");
+            if *syncing {
+                h.engine_event(
+                    node.url(),
+                    EngineEvent::ReportsSyncing,
+                    "eth_syncing reports progress",
+                );
+            }
+        }
+        Err(why) => {
             node.upstream.clear_pool();
+            h.set_reads(node.url(), false, why);
         }
     }
-    node.health.set_state(node.url(), state, &why);
+    match &probe.engine {
+        Ok(()) if proxy.settings.health_model == crate::config::HealthModel::Legacy => {
+            // The old model: a probe that answers makes the node a full voter again.
+            for kind in [
+                crate::vote::Kind::NewPayload,
+                crate::vote::Kind::ForkchoiceUpdated,
+            ] {
+                let answered = EngineEvent::Answered {
+                    kind,
+                    status: Some(crate::vote::Status::Valid),
+                    current: true,
+                };
+                h.engine_event(node.url(), answered, "legacy: engine probe answered");
+            }
+        }
+        Ok(()) => {
+            h.engine_event(node.url(), EngineEvent::ProbeOk, "engine probe answered");
+        }
+        Err(why) => {
+            h.engine_event(node.url(), EngineEvent::ProbeFailed, why);
+        }
+    }
+    if probe.ok() && wrong_chain.is_none() {
+        h.clear_failed_probes();
+    } else {
+        h.note_failed_probe();
+    }
     wrong_chain
 }
 
@@ -157,13 +200,13 @@ pub async fn run<N: Network>(proxy: Arc<Proxy<N>>) {
         let now = Instant::now();
         for (node, result) in due.into_iter().zip(results) {
             let _ = apply(&proxy, node, result);
-            let wait = match node.health.state() {
-                NodeState::Dead => dead_backoff(node.health.dead_probes().max(1)),
-                _ => proxy.settings.health_interval,
+            let wait = match node.health.failed_probes() {
+                0 => proxy.settings.health_interval,
+                n => dead_backoff(n),
             };
             next.insert(node.id, now + wait);
         }
-        proxy.nodes.primary();
+        let _ = proxy.nodes.primary();
     }
 }
 

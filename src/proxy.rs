@@ -3,7 +3,7 @@
 //! Generic over [`Network`], so the same code runs over tokio sockets and in simulation.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,15 +14,14 @@ use futures_util::stream::{self, FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
 use crate::config::{NodeConfig, Settings};
-use crate::health::NodeState;
+use crate::invalid_blocks::InvalidBlocks;
 use crate::merge;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{Node, NodeEnv};
 use crate::nodes::{NodeSet, SetError};
 use crate::payload::PayloadMap;
 use crate::routing::{metric_label, Route};
 use crate::rpc::{self, Call, Incoming, Item, Reply, RpcError};
-use crate::upstream::UpstreamError;
 use crate::vote::Kind;
 
 /// How many elements of one batch are in flight at once.
@@ -49,13 +48,19 @@ pub struct Proxy<N: Network> {
     pub metrics: Arc<Metrics>,
     /// Held while one voted call is queued on every node, so all lanes see one order.
     pub(crate) enqueue: Mutex<()>,
+    /// The sequence number of the newest voted call sent.
+    pub(crate) voted_seq: Arc<AtomicU64>,
+    /// The sequence number of the newest forkchoiceUpdated sent (a build is only ever restarted
+    /// by replaying the newest one).
+    pub(crate) fcu_seq: AtomicU64,
+    /// Blocks some node called INVALID.
+    pub invalid_blocks: Arc<InvalidBlocks>,
     /// Capabilities already warned about (some node lacks them).
     warned_capabilities: Mutex<HashSet<String>>,
     /// The chain every node must be on: the first `eth_chainId` answer seen.
     chain_id: Mutex<Option<String>>,
 }
 
-/// One node's answer to a voted call, parsed.
 impl<N: Network> Proxy<N> {
     pub fn new(
         settings: Settings,
@@ -74,6 +79,9 @@ impl<N: Network> Proxy<N> {
             payloads: PayloadMap::new(salt),
             metrics: Arc::new(Metrics::default()),
             enqueue: Mutex::new(()),
+            voted_seq: Arc::new(AtomicU64::new(0)),
+            fcu_seq: AtomicU64::new(0),
+            invalid_blocks: Arc::new(InvalidBlocks::new()),
             warned_capabilities: Mutex::new(HashSet::new()),
             chain_id: Mutex::new(None),
         })
@@ -81,18 +89,17 @@ impl<N: Network> Proxy<N> {
 
     /// Creates nodes (starting their lanes) without adding them to the set.
     pub fn make_nodes(&self, configs: Vec<NodeConfig>) -> Vec<Arc<Node<N>>> {
+        let env = NodeEnv {
+            net: self.net.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            max_response: self.settings.max_response_bytes,
+            max_in_flight: self.settings.max_in_flight_per_node,
+            legacy: self.settings.health_model == crate::config::HealthModel::Legacy,
+        };
         configs
             .into_iter()
-            .map(|c| {
-                Node::new(
-                    self.nodes.next_id(),
-                    c,
-                    self.net.clone(),
-                    self.clock.clone(),
-                    self.settings.max_response_bytes,
-                    self.settings.max_in_flight_per_node,
-                )
-            })
+            .map(|c| Node::new(self.nodes.next_id(), c, &env))
             .collect()
     }
 
@@ -205,7 +212,7 @@ impl<N: Network> Proxy<N> {
         let Some(longest) = order.iter().map(|n| n.timeout).max() else {
             return Out::Error(RpcError::internal("no execution client is answering"));
         };
-        let deadline = Instant::now() + longest;
+        let deadline = crate::deadline::answer_by(&call.method, Instant::now(), longest);
         let mut asking = FuturesUnordered::new();
         // Per attempt: 0 running, 1 hedged past (the node counts as stalled), 2 finished.
         let mut phases: Vec<Arc<AtomicU8>> = Vec::new();
@@ -235,10 +242,9 @@ impl<N: Network> Proxy<N> {
                 let phase = Arc::new(AtomicU8::new(0));
                 phases.push(phase.clone());
                 let attempt = tokio::spawn({
-                    let (metrics, node, body) =
-                        (self.metrics.clone(), node.clone(), call.bytes.clone());
+                    let (node, body) = (node.clone(), call.bytes.clone());
                     async move {
-                        let result = call_and_record(metrics, node.clone(), body, timeout).await;
+                        let result = node.call(body, timeout).await;
                         if phase.swap(2, AtomicOrdering::AcqRel) == 1 {
                             node.health.unstall();
                         }
@@ -293,19 +299,20 @@ impl<N: Network> Proxy<N> {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Out, String> {
-        let reply = call_and_record(self.metrics.clone(), node.clone(), body, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        let reply = node.call(body, timeout).await.map_err(|e| e.to_string())?;
         interpret(node, call, reply)
     }
 
     /// Asks every answering node at once (1-second class calls); successes only.
     async fn ask_all(&self, call: &Call) -> (Vec<(Arc<Node<N>>, Bytes)>, Option<RpcError>) {
-        let nodes: Vec<Arc<Node<N>>> = self.nodes.live();
+        let nodes: Vec<Arc<Node<N>>> = self.nodes.readable();
+        let started = Instant::now();
+        let longest = nodes.iter().map(|n| n.timeout).max().unwrap_or_default();
+        let answer_by = crate::deadline::answer_by(&call.method, started, longest);
         let results = join_all(nodes.into_iter().map(|node| async move {
             let timeout = node
                 .timeout
-                .min(self.settings.payload_timeout.max(Duration::from_secs(1)));
+                .min(answer_by.saturating_duration_since(started));
             let out = self
                 .read_from(&node, call, call.bytes.clone(), timeout)
                 .await;
@@ -369,22 +376,6 @@ impl<N: Network> Proxy<N> {
     }
 }
 
-/// Calls a node and records what the call taught about its health.
-async fn call_and_record<N: Network>(
-    metrics: Arc<Metrics>,
-    node: Arc<Node<N>>,
-    body: Bytes,
-    timeout: Duration,
-) -> Result<Bytes, UpstreamError> {
-    let started = Instant::now();
-    let result = node.call(body, timeout).await;
-    match &result {
-        Ok(_) => record_success(&metrics, &node, started.elapsed()),
-        Err(e) => record_failure(&metrics, &node, e),
-    }
-    result
-}
-
 /// Turns an EL's answer into what the CL gets; `Err` means "try another node".
 fn interpret<N: Network>(node: &Node<N>, call: &Call, reply: Bytes) -> Result<Out, String> {
     match rpc::parse_reply(&reply, call.response_id()) {
@@ -395,27 +386,6 @@ fn interpret<N: Network>(node: &Node<N>, call: &Call, reply: Bytes) -> Result<Ou
             tracing::warn!(node = node.url(), method = &*call.method, error = %e, "unusable answer");
             Err(e.to_string())
         }
-    }
-}
-
-/// What live traffic teaches about a node: its latency on success.
-pub(crate) fn record_success<N: Network>(metrics: &Metrics, node: &Node<N>, latency: Duration) {
-    node.health.record_latency(latency);
-    metrics.latency(node.url(), latency);
-}
-
-/// What live traffic teaches about a node on failure: a refused connection or a timeout marks it
-/// dead at once (no live traffic until a probe succeeds).
-pub(crate) fn record_failure<N: Network>(metrics: &Metrics, node: &Node<N>, error: &UpstreamError) {
-    if matches!(error, UpstreamError::Timeout) {
-        metrics.timeout(node.url());
-    }
-    if error.is_unreachable() {
-        node.upstream.clear_pool();
-        node.health
-            .set_state(node.url(), NodeState::Dead, &error.to_string());
-    } else {
-        tracing::warn!(node = node.url(), %error, "call failed");
     }
 }
 

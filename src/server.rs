@@ -184,9 +184,18 @@ impl Gate {
     }
 }
 
-/// Serves until `shutdown` resolves, then drains. `also_own` lists this process's other
-/// listening addresses (the Prometheus one), which no node may point at.
+/// Serves until `shutdown` resolves, then drains.
 pub async fn serve<N: Network>(
+    proxy: Arc<Proxy<N>>,
+    listener: N::Listener,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_on(proxy, listener, Vec::new(), shutdown).await
+}
+
+/// Like [`serve`]; `also_own` lists this process's other listening addresses (the Prometheus
+/// one), which no node added through the REST API may point at.
+pub async fn serve_on<N: Network>(
     proxy: Arc<Proxy<N>>,
     listener: N::Listener,
     also_own: Vec<SocketAddr>,
@@ -410,8 +419,11 @@ async fn engine<N: Network>(
     }
     conn.authenticated.store(true, Ordering::Relaxed);
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/json") {
+        let is_json = ct.to_str().is_ok_and(|ct| {
+            ct.get(..16)
+                .is_some_and(|p| p.eq_ignore_ascii_case("application/json"))
+        });
+        if !is_json {
             let body = rpc::error_response(
                 b"null",
                 &RpcError::invalid_request("Content-Type must be application/json"),

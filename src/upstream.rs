@@ -7,12 +7,12 @@
 //! dropping the future drops the connection.
 
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use eb_transport::{Network, SharedClock, TokenCache};
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
-use http::{HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -50,9 +50,13 @@ pub struct Upstream<N: Network> {
     net: N,
     host: String,
     port: u16,
-    path: String,
-    authority: HeaderValue,
+    /// The request target, parsed once.
+    uri: Uri,
+    /// `Host` and `Content-Type`, built once and cloned into every request.
+    headers: HeaderMap,
     tokens: TokenCache,
+    /// The last `Authorization` value and the token it was made from (tokens live for seconds).
+    authorization: Mutex<Option<(Arc<str>, HeaderValue)>>,
     clock: SharedClock,
     max_response: usize,
     /// Idle connections kept (as many as calls may be in flight, so a steady load reuses them).
@@ -74,14 +78,27 @@ impl<N: Network> Upstream<N> {
         } else {
             format!("{}:{}", spec.host, spec.port)
         };
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(&authority)
+                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Marks every request as this process's own, so a node entry that leads back here is
+        // recognised (see crate::trust).
+        headers.insert(
+            crate::trust::LOOP_HEADER,
+            HeaderValue::from_static(crate::trust::loop_marker()),
+        );
         Self {
             net,
             host: spec.host.clone(),
             port: spec.port,
-            path: spec.path.clone(),
-            authority: HeaderValue::from_str(&authority)
-                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+            uri: spec.path.parse().unwrap_or_else(|_| Uri::from_static("/")),
+            headers,
             tokens,
+            authorization: Mutex::new(None),
             clock,
             max_response,
             max_idle,
@@ -101,6 +118,19 @@ impl<N: Network> Upstream<N> {
                 Ok(reply) => return Ok(reply),
             }
         }
+        let sender = self.connect().await?;
+        match self.send(sender, body).await {
+            Ok(reply) => Ok(reply),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::Stale) => Err(UpstreamError::Transport(
+                "connection closed before the response".into(),
+            )),
+        }
+    }
+
+    /// POSTs `body` on a new connection, never a pooled one (the on-the-spot check: a pooled
+    /// connection may be stuck behind a call the EL never answers).
+    pub async fn call_fresh(&self, body: Bytes) -> Result<Bytes, UpstreamError> {
         let sender = self.connect().await?;
         match self.send(sender, body).await {
             Ok(reply) => Ok(reply),
@@ -153,24 +183,35 @@ impl<N: Network> Upstream<N> {
         Ok(sender)
     }
 
+    /// The `Authorization` header for now, reused while the token is.
+    fn authorization(&self) -> Result<HeaderValue, UpstreamError> {
+        let token = self.tokens.authorization(self.clock.as_ref());
+        let mut cached = self.authorization.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, value)) = cached.as_ref() {
+            if Arc::ptr_eq(t, &token) {
+                return Ok(value.clone());
+            }
+        }
+        let value = HeaderValue::from_str(&token)
+            .map_err(|_| UpstreamError::Transport("unprintable token".into()))?;
+        *cached = Some((token, value.clone()));
+        Ok(value)
+    }
+
     async fn send(
         &self,
         mut sender: SendRequest<Full<Bytes>>,
         body: Bytes,
     ) -> Result<Bytes, Attempt> {
-        let authorization = self.tokens.authorization(self.clock.as_ref());
-        let request = Request::post(self.path.as_str())
-            .header(HOST, self.authority.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(crate::trust::LOOP_HEADER, crate::trust::loop_marker())
-            .header(
-                AUTHORIZATION,
-                HeaderValue::from_str(&authorization).map_err(|_| {
-                    Attempt::Failed(UpstreamError::Transport("unprintable token".into()))
-                })?,
-            )
-            .body(Full::new(body))
-            .map_err(|e| Attempt::Failed(UpstreamError::Transport(e.to_string())))?;
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        *headers = self.headers.clone();
+        headers.insert(
+            AUTHORIZATION,
+            self.authorization().map_err(Attempt::Failed)?,
+        );
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {

@@ -18,6 +18,17 @@
 //!    INVALID is never outvoted into VALID (nor into ACCEPTED, which would also make the CL
 //!    import the block).
 //! 7. Otherwise the majority: `VALID`, `SYNCING`, or `ACCEPTED` (newPayload only).
+//!
+//! [`decide_ballots`] is what the proxy runs. It adds three rules on top:
+//!
+//! 8. A node that is *catching up* (it said SYNCING or ACCEPTED where counted nodes said VALID,
+//!    missed a call, or has just come back) has its SYNCING and ACCEPTED set aside: they are
+//!    not votes, so they neither tie nor outvote the nodes that know. Its VALID and INVALID
+//!    count like anyone's.
+//! 9. `VALID` needs at least `min_valid` VALID votes (`--min-valid`, default 1); fewer gives
+//!    `SYNCING`.
+//! 10. A block some node called INVALID (in time or late) is never answered `VALID` or
+//!     `ACCEPTED` while that INVALID stands: `SYNCING`.
 
 use std::fmt;
 
@@ -67,6 +78,21 @@ pub enum Kind {
     ForkchoiceUpdated,
 }
 
+impl Kind {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::NewPayload => "newPayload",
+            Kind::ForkchoiceUpdated => "forkchoiceUpdated",
+        }
+    }
+
+    /// The counting category of `status` for this kind (rule 2).
+    pub fn category(self, status: Status) -> Status {
+        category(self, status)
+    }
+}
+
 /// One vote-eligible EL's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer<'a> {
@@ -111,6 +137,10 @@ pub enum Reason {
     /// At least one INVALID vote against a non-INVALID majority.
     InvalidDissent,
     SameError,
+    /// The majority was VALID with fewer VALID votes than `--min-valid`.
+    TooFewValid,
+    /// A VALID or ACCEPTED majority for a block some node called INVALID before.
+    KnownInvalid,
 }
 
 impl Reason {
@@ -121,6 +151,8 @@ impl Reason {
             Self::NoMajority => "no_majority",
             Self::InvalidDissent => "invalid_dissent",
             Self::SameError => "same_error",
+            Self::TooFewValid => "too_few_valid",
+            Self::KnownInvalid => "known_invalid",
         }
     }
 }
@@ -133,6 +165,8 @@ pub struct Tally {
     pub accepted: usize,
     pub errors: usize,
     pub no_answer: usize,
+    /// SYNCING/ACCEPTED answers of catching-up nodes, set aside (rule 8).
+    pub set_aside: usize,
     /// Votes needed for a majority.
     pub threshold: usize,
 }
@@ -167,9 +201,89 @@ pub fn threshold(votes: usize, majority: f64) -> usize {
     ((votes as f64 * majority).round() as usize).max(1)
 }
 
-/// The signature of [`decide`]. The proxy holds one in its settings so the simulation can plug
-/// in a deliberately wrong vote and show that its invariants catch it.
-pub type VoteFn = fn(Kind, &[Answer<'_>], f64) -> Decision;
+/// One vote-eligible node's answer, and whether the node is catching up (rule 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ballot<'a> {
+    pub answer: Answer<'a>,
+    pub catching_up: bool,
+}
+
+impl<'a> Ballot<'a> {
+    pub fn of(answer: Answer<'a>) -> Self {
+        Self {
+            answer,
+            catching_up: false,
+        }
+    }
+}
+
+/// The settings and facts the vote needs besides the answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rules {
+    /// `--fcu-majority`, in (0, 1].
+    pub majority: f64,
+    /// `--min-valid`: VALID votes needed for a VALID answer (at least 1).
+    pub min_valid: usize,
+    /// Some node called this block INVALID before, and that still stands.
+    pub known_invalid: bool,
+}
+
+impl Rules {
+    pub fn majority(majority: f64) -> Self {
+        Self {
+            majority,
+            min_valid: 1,
+            known_invalid: false,
+        }
+    }
+}
+
+/// The signature of [`decide_ballots`]. The proxy holds one in its settings so the simulation
+/// can plug in a deliberately wrong vote and show that its invariants catch it.
+pub type VoteFn = fn(Kind, &[Ballot<'_>], &Rules) -> Decision;
+
+/// The proxy's vote: rules 1–7 of [`decide`] over the answers that count, then rules 8–10.
+pub fn decide_ballots(kind: Kind, ballots: &[Ballot<'_>], rules: &Rules) -> Decision {
+    let mut set_aside = 0;
+    let answers: Vec<Answer<'_>> = ballots
+        .iter()
+        .map(|b| match b.answer {
+            Answer::Status { status, .. }
+                if b.catching_up
+                    && matches!(category(kind, status), Status::Syncing | Status::Accepted) =>
+            {
+                set_aside += 1;
+                Answer::NoAnswer
+            }
+            a => a,
+        })
+        .collect();
+    let mut d = decide(kind, &answers, rules.majority);
+    d.tally.set_aside = set_aside;
+    d.tally.no_answer -= set_aside;
+    if set_aside > 0 && d.tally.votes() + d.tally.errors > 0 {
+        d.disagreement = true;
+    }
+    let min_valid = rules.min_valid.max(1);
+    match d.outcome {
+        Outcome::Follow {
+            status: Status::Valid | Status::Accepted,
+            ..
+        } if rules.known_invalid => {
+            d.outcome = Outcome::Syncing;
+            d.reason = Reason::KnownInvalid;
+        }
+        Outcome::Follow {
+            status: Status::Valid,
+            ..
+        } if d.tally.valid < min_valid => {
+            d.outcome = Outcome::Syncing;
+            d.reason = Reason::TooFewValid;
+        }
+        _ => {}
+    }
+    d
+}
 
 /// Decides what to answer. `majority` is `--fcu-majority`, in (0, 1].
 pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {

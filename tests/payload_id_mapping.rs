@@ -13,9 +13,19 @@ const EL_IDS: [&str; 3] = [
     "0x000000000000c003",
 ];
 
+/// A payload built for `fcu_params(8, true)`: on block 8, with its attributes.
 fn get_payload_result(tag: &str) -> Value {
+    let attributes = &fcu_params(8, true)[1];
     json!({
-        "executionPayload": {"blockHash": hash(9), "extraData": tag},
+        "executionPayload": {
+            "parentHash": hash(8),
+            "blockHash": hash(9),
+            "timestamp": attributes["timestamp"],
+            "prevRandao": attributes["prevRandao"],
+            "feeRecipient": attributes["suggestedFeeRecipient"],
+            "withdrawals": attributes["withdrawals"],
+            "extraData": tag
+        },
         "blockValue": "0x1",
         "blobsBundle": {"commitments": [], "proofs": [], "blobs": []},
         "shouldOverrideBuilder": false
@@ -166,7 +176,14 @@ async fn the_primarys_payload_wins_even_when_it_answers_last() {
         .await;
     }
     let specs: Vec<String> = els.iter().map(El::url).collect();
-    let proxy = start_proxy(&s, &specs).await;
+    // The primary is awaited for the grace after the first good payload: here long enough
+    // that its 250 ms never misses it.
+    let settings = executionbackup::config::Settings {
+        payload_grace: std::time::Duration::from_millis(800),
+        payload_timeout: std::time::Duration::from_secs(5),
+        ..test_settings()
+    };
+    let proxy = start_proxy_with(settings, &s, &specs).await;
     let answer = proxy
         .call(json!(1), "engine_forkchoiceUpdatedV3", fcu_params(8, true))
         .await;

@@ -6,6 +6,9 @@
 //! the direct baseline talks to the very same mocks, so whatever they cost is in both numbers.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use eb_transport::{JwtSecret, TokioNet};
@@ -19,6 +22,33 @@ const CALL_LOG: usize = 64;
 pub struct Fleet {
     els: Vec<MockElHandle>,
     runtime: Option<Runtime>,
+    /// A mock EL in a process of its own (the `mock-el` binary), which can be SIGSTOPped.
+    process: Option<ProcessEl>,
+}
+
+/// A `mock-el` process standing in for EL 0 during the SIGSTOP fault.
+pub struct ProcessEl {
+    child: Child,
+    pub url: String,
+}
+
+impl ProcessEl {
+    fn signal(&self, signal: libc::c_int) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+}
+
+impl Drop for ProcessEl {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Fleet {
@@ -60,7 +90,60 @@ impl Fleet {
         Ok(Self {
             els,
             runtime: Some(runtime),
+            process: None,
         })
+    }
+
+    /// Starts the `mock-el` binary at `binary` on a free port; its URL while it runs.
+    pub fn start_process_el(
+        &mut self,
+        binary: &Path,
+        secret_path: &Path,
+        seed: u64,
+    ) -> anyhow::Result<String> {
+        self.process = None;
+        let port = {
+            let probe = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            probe.local_addr()?.port()
+        };
+        let child = Command::new(binary)
+            .args(["--count", "1", "--listen", "127.0.0.1", "--base-port"])
+            .arg(port.to_string())
+            .arg("--jwt-secret")
+            .arg(secret_path)
+            .arg("--seed")
+            .arg(seed.to_string())
+            .args(["--control-base-port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let el = ProcessEl {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "mock-el process did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let url = el.url.clone();
+        self.process = Some(el);
+        Ok(url)
+    }
+
+    /// Stops the `mock-el` process, if one runs.
+    pub fn stop_process_el(&mut self) {
+        self.process = None;
+    }
+
+    /// The `mock-el` process's URL, while one runs.
+    pub fn process_url(&self) -> Option<&str> {
+        self.process.as_ref().map(|p| p.url.as_str())
     }
 
     pub fn addr(&self, i: usize) -> SocketAddr {
@@ -80,11 +163,18 @@ impl Fleet {
         for el in &self.els {
             heal(el);
         }
+        if let Some(p) = &self.process {
+            p.signal(libc::SIGCONT);
+        }
     }
 
-    /// Applies a fault to EL `i`.
+    /// Applies a fault to EL `i` (SIGSTOP goes to the `mock-el` process, which is EL 0).
     pub fn inject(&self, i: usize, fault: Fault) {
-        fault.apply(self.el(i));
+        match (fault, &self.process) {
+            (Fault::Stopped, Some(p)) => p.signal(libc::SIGSTOP),
+            (Fault::Stopped, None) => tracing::warn!("no mock-el process to stop"),
+            _ => fault.apply(self.el(i)),
+        }
     }
 }
 
@@ -103,6 +193,10 @@ pub fn heal(el: &MockEl) {
 /// What can go wrong with an EL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// The EL's process is stopped (SIGSTOP): its sockets stay open and the kernel still
+    /// accepts connections and takes requests, but nothing answers. Only for the `mock-el`
+    /// process ([`Fleet::start_process_el`]).
+    Stopped,
     /// Process gone: connections refused, open ones closed.
     Kill,
     /// Reads requests, never answers.
@@ -116,6 +210,8 @@ pub enum Fault {
 impl Fault {
     pub fn apply(self, el: &MockEl) {
         match self {
+            // A signal, not a behaviour: see [`Fleet::inject`].
+            Fault::Stopped => {}
             Fault::Kill => el.set_dead(true),
             Fault::BlackHole => el.set(Behaviour::hang()),
             Fault::Slow(d) => el.set(Behaviour::latency(d)),
@@ -125,6 +221,7 @@ impl Fault {
 
     pub fn label(self) -> &'static str {
         match self {
+            Fault::Stopped => "stopped (SIGSTOP)",
             Fault::Kill => "killed",
             Fault::BlackHole => "black-holed",
             Fault::Slow(_) => "slowed past its timeout",
@@ -138,6 +235,7 @@ impl Drop for Fleet {
         // Handles signal their mocks to stop when dropped; then the runtime goes, without
         // blocking (this may run inside the harness's own runtime).
         self.els.clear();
+        self.process = None;
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }

@@ -10,6 +10,7 @@
 //! runs the mock ELs, [`proxy_process`] the proxy under test, [`scenarios`] measure,
 //! [`procfs`] reads memory and CPU, [`report`] writes the tables and the JSON.
 
+mod chart;
 mod client;
 mod els;
 mod measure;
@@ -91,6 +92,9 @@ struct Args {
     /// The markdown tables.
     #[arg(long, default_value = "target/bench/bench.md")]
     markdown: PathBuf,
+    /// The latency chart (newPayload latency against request size), SVG.
+    #[arg(long, default_value = "target/bench/latency.svg")]
+    svg: PathBuf,
     /// Seed for payloads and soak faults.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -347,13 +351,31 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         }
     }
 
+    // A stopped (SIGSTOP) EL first: the hardest silence, a process that holds its sockets.
     let faults = [
+        Fault::Stopped,
         Fault::Kill,
         Fault::BlackHole,
         Fault::Slow(fault_timeout * 2),
     ];
     let n = memory_fanout;
     for fault in faults.into_iter().filter(|_| wanted(Section::Failover)) {
+        if fault == Fault::Stopped {
+            // EL 0 is then a mock-el process of its own, the one that gets the signal.
+            let binary = proxy_process::mock_el_binary();
+            match (&binary, url_mode) {
+                (Some(binary), false) => {
+                    ctx.fleet
+                        .start_process_el(binary, &ctx.secret_path, args.seed)?;
+                }
+                _ => {
+                    tracing::warn!(
+                        "no mock-el binary (or a proxy URL given): SIGSTOP fault skipped"
+                    );
+                    continue;
+                }
+            }
+        }
         tracing::info!(els = n, fault = fault.label(), "failover cost");
         let proxy = ctx
             .start_proxy(n, &suffix, &format!("failover-{}", fault.label()))
@@ -364,6 +386,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .then_some(args.fault_timeout_ms);
         report.failover.push(row);
         drop(proxy);
+        ctx.fleet.stop_process_el();
         if url_mode {
             // The same proxy stays up: give it time to take EL 0 back.
             tokio::time::sleep(Duration::from_secs(6)).await;
@@ -393,6 +416,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let markdown = report.markdown();
     println!("{markdown}");
     write(&args.markdown, markdown.as_bytes())?;
+    if chart::write(&report, memory_fanout, &args.svg)? {
+        eprintln!("bench: wrote {}", args.svg.display());
+    }
     write(&args.out, &serde_json::to_vec_pretty(&report)?)?;
     eprintln!(
         "bench: wrote {} and {} in {:.0} s",

@@ -102,9 +102,16 @@ pub fn our_binary(no_build: bool) -> anyhow::Result<PathBuf> {
     let binary = target_dir.join("release").join("executionbackup");
     if !no_build {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        tracing::info!("building the proxy: cargo build --release -p executionbackup");
+        tracing::info!("building the proxy: cargo build --release -p executionbackup -p mock-el");
         let status = Command::new(cargo)
-            .args(["build", "--release", "-p", "executionbackup"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "executionbackup",
+                "-p",
+                "mock-el",
+            ])
             .current_dir(&root)
             .status()
             .context("running cargo build")?;
@@ -119,6 +126,17 @@ pub fn our_binary(no_build: bool) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(binary)
+}
+
+/// The workspace's release `mock-el` binary (built with the proxy), if it is there.
+pub fn mock_el_binary() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()?
+        .to_path_buf();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Some(target_dir.join("release").join("mock-el")).filter(|p| p.is_file())
 }
 
 /// A proxy ready for traffic.

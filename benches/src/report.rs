@@ -197,7 +197,7 @@ impl Report {
             return;
         }
         md.push_str("#### Latency (sequential requests)\n\n");
-        md.push_str("| call | size | ELs | n | direct p50 | direct p99 | proxy p50 | proxy p99 | proxy max | added p50 | added p99 | added max | × p50 | × p99 | ideal fan-out p50 / p99 | added vs fan-out p50 | proxy CPU µs/call |\n");
+        md.push_str("| call | size | ELs | n | direct p50 | direct p99 | proxy p50 | proxy p99 | proxy max | added p50 | added p99 | added max | × p50 | × p99 | ideal fan-out p50 / p99 | own share p50 / p99 (proxy − ideal) | proxy CPU µs/call |\n");
         md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for r in &self.latency {
             let size = match &r.payload {
@@ -207,9 +207,9 @@ impl Report {
             let fan = r
                 .ideal_fanout
                 .map_or("–".into(), |f| format!("{:.3} / {:.3}", f.p50, f.p99));
-            let vs_fan = r
-                .added_vs_fanout
-                .map_or("–".into(), |a| format!("{:+.3}", a.p50_ms));
+            let vs_fan = r.added_vs_fanout.map_or("–".into(), |a| {
+                format!("{:+.3} / {:+.3}", a.p50_ms, a.p99_ms)
+            });
             let cpu = match (r.proxy_cpu_us_per_call, r.proxy_cpu_system_share) {
                 (Some(c), Some(sys)) => format!("{c:.0} ({:.0} % sys)", sys * 100.0),
                 (Some(c), None) => format!("{c:.0}"),
@@ -223,7 +223,7 @@ impl Report {
                 r.added.p99_ratio, fan, vs_fan, cpu
             );
         }
-        md.push_str("\nThe CPU figure on a forkchoiceUpdatedV3 line covers that iteration's three calls (fcU, fcU + attributes, getPayload). \"Ideal fan-out\": the harness sends the same bytes to all the ELs itself and waits for the last answer.\n\n");
+        md.push_str("\nThe CPU figure on a forkchoiceUpdatedV3 line covers that iteration's three calls (fcU, fcU + attributes, getPayload). \"Ideal fan-out\": the harness sends the same bytes to all the ELs itself and waits for the last answer (with 1 EL, the same request on a second connection); \"own share\" = proxy − ideal fan-out, what the proxy itself adds.\n\n");
     }
 
     fn throughput_table(&self, md: &mut String) {
@@ -260,19 +260,21 @@ impl Report {
             "#### Failover cost (EL 0 of {}{}; newPayload 128 KB every 50 ms + a read every 10 ms; delayed = over pre-fault p99 + 50 ms)\n",
             self.failover[0].els, timeout
         );
-        md.push_str("| fault | newPayload: during/after | delayed | failed | not VALID | max ms | reads: during/after | delayed | failed | max ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        md.push_str("| fault | newPayload: during/after | first after the fault, ms | delayed | failed | not VALID | max ms | reads: during/after | first after the fault, ms | delayed | failed | max ms |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for f in &self.failover {
             let (v, r) = (&f.new_payload, &f.reads);
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {:.1} |",
+                "| {} | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {:.1} |",
                 f.fault,
                 v.requests,
+                v.first_ms.map_or("–".into(), |ms| format!("{ms:.1}")),
                 v.delayed,
                 v.failed,
                 v.not_valid,
                 v.max_ms,
                 r.requests,
+                r.first_ms.map_or("–".into(), |ms| format!("{ms:.1}")),
                 r.delayed,
                 r.failed,
                 r.max_ms

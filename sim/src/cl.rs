@@ -65,6 +65,8 @@ struct Client {
     next_id: u64,
     slot: u32,
     head: Head,
+    /// Copies of the next newPayload to send at once (a queued pile-up).
+    pile_up: u32,
 }
 
 /// The client's whole life: start-up calls, then `slots` slots.
@@ -75,6 +77,7 @@ pub async fn drive(shared: Rc<Shared>, slots: u32, seed: u64) -> turmoil::Result
         seed,
         next_id: 0,
         slot: 0,
+        pile_up: 0,
         head: Head {
             hash: mock_el::genesis_hash(mock_el::behaviour::DEFAULT_CHAIN_ID).to_string(),
             number: 0,
@@ -115,13 +118,14 @@ impl Client {
         };
         let payload = built.unwrap_or_else(|| self.other_proposers_block(slot));
         let hash = payload["blockHash"].as_str().unwrap_or_default().to_owned();
-        let (status, _) = self
-            .call(
-                "engine_newPayloadV3",
-                json!([payload, [], beacon_root(slot)]),
-                &short(&hash),
-            )
-            .await;
+        let params = json!([payload, [], beacon_root(slot)]);
+        let copies = std::mem::take(&mut self.pile_up);
+        let (status, _) = if copies == 0 {
+            self.call("engine_newPayloadV3", params, &short(&hash))
+                .await
+        } else {
+            self.pile_up_then_call(copies, params, &short(&hash)).await
+        };
         if matches!(status.status(), Some("VALID" | "SYNCING" | "ACCEPTED")) {
             self.head = Head {
                 hash,
@@ -140,6 +144,38 @@ impl Client {
         self.call("eth_getBlockByNumber", json!(["latest", false]), "latest")
             .await;
         self.call("eth_chainId", json!([]), "").await;
+    }
+
+    /// Sends `copies` copies of a newPayload all at once, then (once they are answered) the real
+    /// one. The copies are traced as `pileup` (no vote is attributed to them).
+    async fn pile_up_then_call(
+        &mut self,
+        copies: u32,
+        params: Value,
+        subject: &str,
+    ) -> (Reply, Option<Value>) {
+        let bodies: Vec<(u64, String)> = (0..copies)
+            .map(|_| {
+                self.next_id += 1;
+                let id = self.next_id;
+                let body = json!({"jsonrpc": "2.0", "id": id, "method": "engine_newPayloadV3", "params": params});
+                (id, body.to_string())
+            })
+            .collect();
+        let sent = now();
+        let results = futures_util::future::join_all(
+            bodies.into_iter().map(|(_, body)| self.post("/", body)),
+        )
+        .await;
+        for result in results {
+            let reply = match result {
+                Ok((StatusCode::OK, body)) => interpret("engine_newPayloadV3", &body).0,
+                Ok((status, _)) => Reply::Failed(format!("HTTP {}", status.as_u16())),
+                Err(e) => Reply::Failed(e.to_string()),
+            };
+            self.record("pileup", subject.to_owned(), sent, reply, None);
+        }
+        self.call("engine_newPayloadV3", params, subject).await
     }
 
     async fn get_payload(&mut self, id: &str) -> Option<Value> {
@@ -166,6 +202,10 @@ impl Client {
                     name.clone(),
                     json!({ "nodes": [format!("http://{name}:{EL_PORT}")] }),
                 ),
+                Admin::PileUp(n) => {
+                    self.pile_up += n;
+                    continue;
+                }
             };
             let sent = now();
             let reply = match self.post(path, body.to_string()).await {

@@ -14,6 +14,20 @@
 //! 5. No panic anywhere (host software or spawned tasks), no host failing, and the proxy's
 //!    internal maps stay bounded: payload ids, nodes, metric series.
 //!
+//! 7. A block some voter called INVALID (in time or late: every status the proxy received, via
+//!    its `seen` hook) is never answered VALID or ACCEPTED afterwards, while that voter has not
+//!    answered VALID for it since.
+//! 8. Every voted call is put to every vote-eligible node in the set (the vote has a ballot for
+//!    each): a node believed down still gets it, so it never misses a block and its INVALID
+//!    still counts when it arrives in time.
+//! 9. With the other vote-eligible nodes prompt (no fault at all), nodes that have been silent
+//!    on a kind of call for longer than a slot (crashed, cut off, stalled, hung, or slower than
+//!    their timeout) cost at most the lag grace: the call is answered within [`GRACE`] plus
+//!    [`SHORT_SLACK`].
+//!
+//! 10. A node that has had no fault at all for [`PROMPT_FOR`] is never shown lagging or dead:
+//!     time queued in the proxy (pile-ups of slow calls) is never charged to a node.
+//!
 //! Invariant 6 (same seed, same trace hash) is a property of whole runs: see
 //! `tests/determinism.rs` and the explorer's output.
 //!
@@ -26,6 +40,7 @@ use std::fmt;
 use std::sync::Once;
 use std::time::Duration;
 
+use executionbackup::health::NodeState;
 use executionbackup::proxy::Proxy;
 use executionbackup::vote::Status;
 use mock_el::{Behaviour, BehaviourKind};
@@ -37,6 +52,16 @@ use crate::TurmoilNet;
 
 /// What "a small bound" above the timeouts is.
 pub const SLACK: Duration = Duration::from_secs(1);
+/// The proxy's lag grace (`--lag-grace`, the default).
+pub const GRACE: Duration = Duration::from_millis(300);
+/// Network and scheduling time on top of the grace (several 5 ms steps each way).
+pub const SHORT_SLACK: Duration = Duration::from_millis(200);
+/// How long a node must have had no fault before it must be shown alive: the longest wait for
+/// the next probe of a node that failed its probes ([`SETTLE`]), in which time it also answered
+/// voted calls of each kind.
+pub const PROMPT_FOR: Duration = SETTLE;
+/// How long a node must have been silent before the proxy has surely seen it miss a call.
+pub const SILENT_FOR: Duration = Duration::from_secs(13);
 /// How long a node must have been alive before reads may count on it: the longest back-off
 /// between probes of a dead node (30 s), the probe timeout (2 s) and the checker's tick.
 pub const SETTLE: Duration = Duration::from_secs(35);
@@ -61,6 +86,10 @@ impl fmt::Display for Violation {
             3 => "answer too slow",
             4 => "read failed while a node was alive",
             5 => "panic, host failure or unbounded growth",
+            7 => "VALID for a block a voter called INVALID",
+            8 => "a vote-eligible node was not asked",
+            9 => "waited past the grace for silent nodes",
+            10 => "a prompt node shown lagging or dead",
             _ => "harness",
         };
         write!(
@@ -118,6 +147,15 @@ struct ElModel {
     slow_from: Duration,
     /// Alive intervals: (start, end, whether the proxy may have seen it dead just before).
     alive: Vec<(Duration, Option<Duration>, bool)>,
+    do_not_use: bool,
+    /// The node's own timeout.
+    timeout: Duration,
+    /// Active latency, hang and similar faults, with the method prefix they apply to.
+    delays: Vec<(BehaviourKind, Option<String>, Duration)>,
+    /// Since when the node has been silent on newPayload, on forkchoiceUpdated.
+    silent_since: [Option<Duration>; 2],
+    /// Since when it has had no fault at all.
+    prompt_since: Option<Duration>,
 }
 
 impl ElModel {
@@ -130,8 +168,71 @@ impl ElModel {
             && self.faults.is_empty()
     }
 
+    /// No fault at all: answers every call promptly.
+    fn prompt(&self) -> bool {
+        self.healthy() && self.delays.is_empty()
+    }
+
+    /// Silent on calls to `method` (no answer within its timeout, or none at all).
+    fn silent_on(&self, method: &str) -> bool {
+        if !self.running || self.partitioned || self.held {
+            return true;
+        }
+        self.delays.iter().any(|(kind, scope, delay)| {
+            let applies = scope.as_deref().is_none_or(|p| method.starts_with(p));
+            applies
+                && match kind {
+                    BehaviourKind::Hang | BehaviourKind::Dead => true,
+                    BehaviourKind::Latency => *delay >= self.timeout,
+                    _ => false,
+                }
+        })
+    }
+
+    fn update_silence(&mut self, at: Duration) {
+        self.prompt_since = match (self.prompt(), self.prompt_since) {
+            (true, None) => Some(at),
+            (true, since) => since,
+            (false, _) => None,
+        };
+        for (i, method) in ["engine_newPayloadV3", "engine_forkchoiceUpdatedV3"]
+            .iter()
+            .enumerate()
+        {
+            let silent = self.silent_on(method);
+            self.silent_since[i] = match (silent, self.silent_since[i]) {
+                (true, None) => Some(at),
+                (true, since) => since,
+                (false, _) => None,
+            };
+        }
+    }
+
     fn apply(&mut self, b: &Behaviour) {
         let kind = b.kind();
+        let scope = |s: &mock_el::Scope| match s {
+            mock_el::Scope::All => None,
+            mock_el::Scope::Prefix(p) => Some(p.clone()),
+        };
+        self.delays.retain(|(k, _, _)| *k != kind);
+        match b {
+            Behaviour::Latency(l) if l.max_ms > 0 => {
+                self.delays
+                    .push((kind, scope(&l.scope), Duration::from_millis(l.min_ms)))
+            }
+            Behaviour::Hang(sc) => self.delays.push((kind, scope(sc), Duration::MAX)),
+            Behaviour::Dead(true) => self.delays.push((kind, None, Duration::MAX)),
+            Behaviour::Flaky(f) if f.probability > 0.0 => {
+                self.delays.push((kind, None, Duration::ZERO))
+            }
+            Behaviour::CloseMidResponse(_)
+            | Behaviour::Http500(_)
+            | Behaviour::RpcError(_)
+            | Behaviour::Status(_)
+            | Behaviour::InvalidEvery(_)
+            | Behaviour::SyncingForMs(_) => self.delays.push((kind, None, Duration::ZERO)),
+            _ => {}
+        }
         let faulty = match b {
             Behaviour::Dead(dead) => *dead,
             Behaviour::Latency(l) => Duration::from_millis(l.max_ms) + SLACK / 2 >= self.slow_from,
@@ -153,6 +254,7 @@ impl ElModel {
     fn restart(&mut self) {
         self.running = true;
         self.faults.clear();
+        self.delays.clear();
         for b in self.initial.clone() {
             self.apply(&b);
         }
@@ -190,6 +292,10 @@ pub struct Checker {
     els: BTreeMap<String, ElModel>,
     checked: usize,
     panics_at_start: u64,
+    /// Statuses the proxy received, consumed in time order (invariant 7).
+    seen: usize,
+    /// Block → voters whose INVALID for it stands.
+    invalid: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Checker {
@@ -209,9 +315,15 @@ impl Checker {
                     initial: spec.behaviours.clone(),
                     slow_from,
                     alive: Vec::new(),
+                    do_not_use: spec.do_not_use,
+                    timeout: config.timeout_of(spec),
+                    delays: Vec::new(),
+                    silent_since: [None; 2],
+                    prompt_since: None,
                 };
                 model.restart();
                 model.update(Duration::ZERO, true);
+                model.update_silence(Duration::ZERO);
                 (spec.name.clone(), model)
             })
             .collect();
@@ -224,6 +336,8 @@ impl Checker {
             els,
             checked: 0,
             panics_at_start: panics(),
+            seen: 0,
+            invalid: BTreeMap::new(),
         }
     }
 
@@ -241,11 +355,15 @@ impl Checker {
             Action::Release(_) => el.held = false,
             Action::Lossy(_, rate) => el.lossy = *rate > 0.0,
             Action::Set(_, b) if el.running => el.apply(b),
-            Action::Clear(_, kind) if el.running => el.faults.retain(|k| k != kind),
+            Action::Clear(_, kind) if el.running => {
+                el.faults.retain(|k| k != kind);
+                el.delays.retain(|(k, _, _)| k != kind);
+            }
             // Node-set changes take effect when the CL's request succeeds.
             _ => {}
         }
         el.update(at, false);
+        el.update_silence(at);
     }
 
     /// Checks the exchanges not checked yet.
@@ -253,7 +371,13 @@ impl Checker {
         while let Some(x) = exchanges.get(self.checked) {
             self.checked += 1;
             self.node_set_change(x);
+            if let Some(counted) = x.counted.as_ref().filter(|_| x.is_voted()) {
+                self.take_seen(counted.seen_before);
+            }
             self.check_vote(x)?;
+            self.check_remembered_invalid(x)?;
+            self.check_ballots(x)?;
+            self.check_grace(x)?;
             self.check_latency(x)?;
             self.check_read(x)?;
         }
@@ -273,6 +397,9 @@ impl Checker {
             el.in_set = in_set;
             // An added node is probed before it is added: alive at once, no settling.
             el.update(x.done, in_set);
+            // The proxy sees a node's silence only from when it is in the set.
+            el.silent_since = [None; 2];
+            el.update_silence(x.done);
         }
     }
 
@@ -320,6 +447,100 @@ impl Checker {
                     ),
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Applies the statuses the proxy had received when it took the vote (the first `until`; a
+    /// voter's VALID in the call itself withdraws its earlier INVALID).
+    fn take_seen(&mut self, until: usize) {
+        let events = crate::tap::seen_since(self.seen);
+        for e in events.iter().take(until.saturating_sub(self.seen)) {
+            self.seen += 1;
+            let voters = self.invalid.entry(e.block.clone()).or_default();
+            match e.status {
+                Status::Invalid | Status::InvalidBlockHash => {
+                    voters.insert(e.el.clone());
+                }
+                Status::Valid => {
+                    voters.remove(&e.el);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Invariant 7.
+    fn check_remembered_invalid(&self, x: &Exchange) -> Result<(), Violation> {
+        if !x.is_voted() || !matches!(x.reply.status(), Some("VALID" | "ACCEPTED")) {
+            return Ok(());
+        }
+        match self.invalid.get(&x.subject) {
+            Some(voters) if !voters.is_empty() => violation(
+                7,
+                x.done,
+                format!(
+                    "{x}: called INVALID earlier by {}",
+                    voters.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Invariant 8.
+    fn check_ballots(&self, x: &Exchange) -> Result<(), Violation> {
+        let Some(counted) = x.counted.as_ref().filter(|_| x.is_voted()) else {
+            return Ok(());
+        };
+        let eligible = self
+            .els
+            .values()
+            .filter(|el| el.in_set && !el.do_not_use)
+            .count();
+        let ballots =
+            counted.statuses.len() + counted.errors + counted.no_answer + counted.set_aside;
+        if ballots != eligible {
+            return violation(
+                8,
+                x.done,
+                format!("{x}: {ballots} ballots for {eligible} vote-eligible nodes"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Invariant 9.
+    fn check_grace(&self, x: &Exchange) -> Result<(), Violation> {
+        if !x.is_voted() || x.counted.is_none() {
+            return Ok(());
+        }
+        let kind = usize::from(x.method.starts_with("engine_forkchoiceUpdated"));
+        let eligible: Vec<&ElModel> = self
+            .els
+            .values()
+            .filter(|el| el.in_set && !el.do_not_use)
+            .collect();
+        let prompt_throughout = |el: &ElModel| el.prompt_since.is_some_and(|since| since <= x.sent);
+        let prompt = eligible.iter().filter(|el| prompt_throughout(el)).count();
+        let long_silent =
+            |el: &ElModel| el.silent_since[kind].is_some_and(|since| since + SILENT_FOR <= x.sent);
+        let applies = prompt > 0
+            && prompt < eligible.len()
+            && eligible
+                .iter()
+                .all(|el| prompt_throughout(el) || long_silent(el));
+        let bound = GRACE + SHORT_SLACK;
+        if applies && x.took() > bound {
+            return violation(
+                9,
+                x.done,
+                format!(
+                    "{x}: took {}ms, bound {}ms",
+                    x.took().as_millis(),
+                    bound.as_millis()
+                ),
+            );
         }
         Ok(())
     }
@@ -383,6 +604,32 @@ impl Checker {
                 format!("{payloads} payload ids remembered (at most {MAX_PAYLOAD_IDS} live)"),
             );
         }
+        for node in proxy.nodes.snapshot().iter() {
+            let name = node
+                .url()
+                .trim_start_matches("http://")
+                .split(':')
+                .next()
+                .unwrap_or_default();
+            let Some(el) = self.els.get(name) else {
+                continue;
+            };
+            let settled = el
+                .prompt_since
+                .is_some_and(|since| since + PROMPT_FOR <= at);
+            let state = node.health.state();
+            if el.in_set && settled && matches!(state, NodeState::Lagging | NodeState::Dead) {
+                return violation(
+                    10,
+                    at,
+                    format!(
+                        "{name} has had no fault for {}s but is {}",
+                        PROMPT_FOR.as_secs(),
+                        state.as_str()
+                    ),
+                );
+            }
+        }
         let nodes = proxy.nodes.snapshot().len();
         if nodes > self.max_nodes {
             return violation(
@@ -438,6 +685,8 @@ mod tests {
         let mut x = exchange(method, 1_000, 10, reply);
         x.counted = Some(Counted {
             statuses: counted.to_vec(),
+            // One ballot per node of a three-node world.
+            no_answer: 3usize.saturating_sub(counted.len()),
             ..Counted::default()
         });
         x
@@ -490,9 +739,10 @@ mod tests {
         assert_eq!(broken(&mut c, voted(fcu, "INVALID", &[])), Some(2));
         // 2 of 4 reaches round(4 × 0.6) = 2 only without a tie: ACCEPTED is SYNCING for fcU.
         let tie = [Invalid, Invalid, Syncing, Accepted];
-        assert_eq!(broken(&mut c, voted(fcu, "INVALID", &tie)), Some(2));
+        let mut c4 = Checker::new(&Config::with_els(0, 4));
+        assert_eq!(broken(&mut c4, voted(fcu, "INVALID", &tie)), Some(2));
         let np = "engine_newPayloadV3";
-        assert_eq!(broken(&mut c, voted(np, "INVALID", &tie)), None);
+        assert_eq!(broken(&mut c4, voted(np, "INVALID", &tie)), None);
         let mut all = Config::with_els(0, 3);
         all.majority = 1.0;
         let mut c = Checker::new(&all);

@@ -42,6 +42,10 @@ struct Args {
     /// Plug in a deliberately wrong vote (it follows a VALID majority over an INVALID answer).
     #[arg(long)]
     wrong_vote: bool,
+    /// Run the health model from before per-path health (test-only), to watch the invariants
+    /// catch it.
+    #[arg(long)]
+    legacy_health: bool,
     /// Seeds run at once (default: one per CPU).
     #[arg(long)]
     jobs: Option<usize>,
@@ -168,6 +172,9 @@ fn explore(seed: u64, args: &Args) -> Report {
     if args.wrong_vote {
         scenario.config.vote = wrong_vote::plain_majority;
     }
+    if args.legacy_health {
+        scenario.config.health_model = executionbackup::config::HealthModel::Legacy;
+    }
     let outcome = run(&scenario);
     let mut violation = outcome.violation.as_ref().map(ToString::to_string);
     if args.twice && violation.is_none() {
@@ -215,9 +222,14 @@ fn explore(seed: u64, args: &Args) -> Report {
             }
         }
         text.push_str(&format!(
-            "\n  replay: cargo run -p sim --release -- --seed {seed} --slots {}{}{}",
+            "\n  replay: cargo run -p sim --release -- --seed {seed} --slots {}{}{}{}",
             args.slots,
             if args.wrong_vote { " --wrong-vote" } else { "" },
+            if args.legacy_health {
+                " --legacy-health"
+            } else {
+                ""
+            },
             if args.twice { " --twice" } else { "" }
         ));
     }

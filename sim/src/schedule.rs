@@ -37,6 +37,9 @@ pub enum Action {
     Add(ElSpec),
     /// The consensus client removes the node through `POST /remove_nodes`.
     Remove(String),
+    /// Right after its next newPayload, the consensus client sends that newPayload this many
+    /// times more, all at once (a pile-up in every node's lane).
+    PileUp(u32),
 }
 
 impl Action {
@@ -54,6 +57,7 @@ impl Action {
             | Action::Clear(el, _)
             | Action::Remove(el) => el,
             Action::Add(spec) => &spec.name,
+            Action::PileUp(_) => "",
         }
     }
 }
@@ -72,6 +76,7 @@ impl fmt::Display for Action {
             Action::Clear(el, kind) => write!(f, "clear {el} {kind:?}"),
             Action::Add(spec) => write!(f, "add node {}", spec.entry()),
             Action::Remove(el) => write!(f, "remove node {el}"),
+            Action::PileUp(n) => write!(f, "pile-up of {n} newPayloads"),
         }
     }
 }
@@ -193,7 +198,7 @@ impl Gen<'_> {
         let s = &mut self.schedule;
         let set = |el: &str, b: Behaviour| Action::Set(el.to_owned(), b);
         let clear = |el: &str, k: BehaviourKind| Action::Clear(el.to_owned(), k);
-        match self.rng.gen_range(0..20) {
+        match self.rng.gen_range(0..24) {
             0 => {
                 s.push(start, Action::Crash(el.clone()));
                 s.push(end, Action::Restart(el));
@@ -299,6 +304,53 @@ impl Gen<'_> {
                 let rate = *pick(&mut self.rng, &[0.02, 0.1]);
                 s.push(start, Action::Lossy(el.clone(), rate));
                 s.push(end, Action::Lossy(el, 0.0));
+            }
+            20 => {
+                // Slow reads on one EL (past its timeout): reads move elsewhere, its votes stay.
+                let t = timeout.as_millis() as u64;
+                let slow = Behaviour::latency(ms(t + 300)).scoped("eth_");
+                s.push(start, set(&el, slow));
+                s.push(end, clear(&el, BehaviourKind::Latency));
+            }
+            21 => {
+                // Stuck on newPayload, answering forkchoiceUpdated and the probes.
+                s.push(
+                    start,
+                    set(&el, Behaviour::hang().scoped("engine_newPayload")),
+                );
+                s.push(end + SLOT, clear(&el, BehaviourKind::Hang));
+            }
+            22 => {
+                // Late INVALIDs: the EL misses a newPayload deadline (so it is lagging), then
+                // calls every block INVALID a little after the others answered.
+                let t = timeout.as_millis() as u64;
+                let late = ms(t.saturating_sub(500).clamp(600, 1_000));
+                s.push(
+                    start,
+                    set(
+                        &el,
+                        Behaviour::latency(ms(t + 300)).scoped("engine_newPayload"),
+                    ),
+                );
+                let later = start + SLOT + SLOT;
+                s.push(
+                    later,
+                    set(&el, Behaviour::latency(late).scoped("engine_newPayload")),
+                );
+                s.push(later, set(&el, Behaviour::Status(Status::Invalid)));
+                s.push(later + SLOT * 2, clear(&el, BehaviourKind::Latency));
+                s.push(later + SLOT * 2, clear(&el, BehaviourKind::Status));
+            }
+            23 => {
+                // A pile-up of slow voted calls: every EL takes 1.5 s over newPayload while the
+                // CL sends five more at once.
+                let at = slot_time(slot, ms(0));
+                for e in self.config.els.iter() {
+                    let slow = Behaviour::latency(ms(1_500)).scoped("engine_newPayload");
+                    s.push(at, set(&e.name, slow));
+                    s.push(at + SLOT, clear(&e.name, BehaviourKind::Latency));
+                }
+                s.push(at, Action::PileUp(5));
             }
             _ => self.node_set_change(start, end),
         }

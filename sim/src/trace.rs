@@ -21,6 +21,12 @@ pub struct Counted {
     pub errors: usize,
     /// Timeouts, refused connections, unusable answers.
     pub no_answer: usize,
+    /// SYNCING/ACCEPTED of catching-up nodes, set aside by the vote.
+    pub set_aside: usize,
+    /// The block was remembered INVALID when the vote was taken.
+    pub known_invalid: bool,
+    /// How many statuses the proxy had received (its `seen` hook) when the vote was taken.
+    pub seen_before: usize,
 }
 
 impl Counted {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use eb_transport::JwtSecret;
 use executionbackup::app;
-use executionbackup::config::{self, NodeConfig, NodeSpec, Settings};
+use executionbackup::config::{self, HealthModel, NodeConfig, NodeSpec, Settings};
 use executionbackup::proxy::Proxy;
 use executionbackup::vote::{self, VoteFn};
 use mock_el::{Behaviour, BehaviourKind, MockEl};
@@ -132,6 +132,8 @@ pub struct Config {
     pub payload_timeout: Duration,
     /// The vote under test.
     pub vote: VoteFn,
+    /// The health model under test (`Legacy` only to show the invariants catch it).
+    pub health_model: HealthModel,
     /// Simulated time per turmoil step (at least [`MIN_TICK`]). Messages reach a host at the
     /// start of a step.
     pub tick: Duration,
@@ -146,7 +148,8 @@ impl Config {
             majority: 0.6,
             default_timeout: Duration::from_millis(7_500),
             payload_timeout: Duration::from_millis(700),
-            vote: vote::decide,
+            vote: vote::decide_ballots,
+            health_model: HealthModel::Current,
             tick: Duration::from_millis(5),
         }
     }
@@ -193,6 +196,7 @@ impl Config {
 pub enum Admin {
     Add(ElSpec),
     Remove(String),
+    PileUp(u32),
 }
 
 /// The mocks one EL host ran, one per start; the last is the running one unless it crashed.
@@ -332,6 +336,7 @@ impl World {
                 .admin
                 .borrow_mut()
                 .push_back(Admin::Remove(el.clone())),
+            Action::PileUp(n) => self.shared.admin.borrow_mut().push_back(Admin::PileUp(*n)),
         }
         true
     }
@@ -433,6 +438,8 @@ fn proxy_host(
         default_timeout: config.default_timeout,
         payload_timeout: config.payload_timeout,
         vote: crate::tap::vote,
+        seen: Some(crate::tap::seen),
+        health_model: config.health_model,
         ..Settings::default()
     };
     let salt = config.seed ^ 0x5a17_5a17_5a17_5a17;

@@ -5,11 +5,12 @@
 //! followed the client implementations that accepted an invalid block. Invariant 1 must catch
 //! it as soon as a run has one INVALID answer against a VALID majority.
 
-use executionbackup::vote::{self, Answer, Decision, Kind, Outcome, Reason, Status};
+use executionbackup::vote::{self, Answer, Ballot, Decision, Kind, Outcome, Reason, Rules, Status};
 
 /// The real vote, minus "any INVALID dissent makes it SYNCING".
-pub fn plain_majority(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
-    let mut decision = vote::decide(kind, answers, majority);
+pub fn plain_majority(kind: Kind, ballots: &[Ballot<'_>], rules: &Rules) -> Decision {
+    let mut decision = vote::decide_ballots(kind, ballots, rules);
+    let answers: Vec<Answer<'_>> = ballots.iter().map(|b| b.answer).collect();
     if decision.reason == Reason::InvalidDissent && decision.tally.valid >= decision.tally.threshold
     {
         let first_valid = answers

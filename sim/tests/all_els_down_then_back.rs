@@ -1,5 +1,6 @@
 //! Every EL crashes; two slots later they all come back. While they are down voted calls are
-//! answered SYNCING (so the validator waits instead of following anything) and reads fail;
+//! still sent to every EL and answered SYNCING after the lag grace (so the validator waits
+//! instead of following anything) and reads fail;
 //! once the probes find them again, within the 30 s dead-node back-off, everything is VALID.
 
 use sim::schedule::{ms, Action, Schedule};
@@ -23,7 +24,8 @@ fn all_els_down_then_back() {
     for slot in 3..=4 {
         for x in out.in_slot("engine_", slot).iter().filter(|x| x.is_voted()) {
             assert_eq!((x.status(), x.votes()), ("SYNCING", 0), "{x}");
-            assert!(x.took() < ms(100), "answered at once: {x}");
+            // Every EL still gets the call; none answers, so only the lag grace is waited.
+            assert!(x.took() < ms(400), "answered within the grace: {x}");
         }
         assert!(out.in_slot("engine_getPayload", slot).is_empty());
         for read in out.in_slot("eth_", slot) {

@@ -34,8 +34,8 @@ fn el_crash_mid_slot() {
         np[0]
     );
     assert!(
-        (ms(3_000)..ms(3_100)).contains(&np[0].took()),
-        "waited for el2's timeout: {}",
+        (ms(1_000)..ms(1_200)).contains(&np[0].took()),
+        "waited for the grace and the spot check, not el2's 3 s timeout: {}",
         np[0]
     );
 
@@ -52,7 +52,7 @@ fn el_crash_mid_slot() {
     );
     for x in later {
         assert_eq!((x.status(), x.votes()), ("VALID", 2), "{x}");
-        assert!(x.took() < ms(100), "{x}");
+        assert!(x.took() < ms(400), "at most the lag grace: {x}");
     }
     // The crashed mock never answered slot 3's newPayload.
     let el2 = out.mock("el2").expect("el2 ran");

@@ -59,5 +59,7 @@ fn primary_process_exits() {
 fn primary_host_crashes() {
     let out = primary_dies(Action::Crash("el1".into()));
     let took = get_payload_time(&out);
-    assert!((ms(700)..ms(720)).contains(&took), "{took:?}");
+    // The other builder answers at once; the silent primary is awaited only the
+    // getPayload grace (150 ms), not the whole getPayload deadline.
+    assert!(took < ms(300), "{took:?}");
 }

@@ -1,5 +1,7 @@
 //! An EL slower than usual on newPayload: 100 ms under its 2 s timeout its answer still counts;
-//! 100 ms over, it does not, and the newPayload takes exactly the timeout.
+//! 100 ms over, it does not: the first newPayload takes exactly the timeout (the EL answers the
+//! spot check, so it is awaited in full), then it is lagging on newPayload and awaited only the
+//! grace, and so is the forkchoiceUpdated queued behind its slow newPayload.
 
 use std::time::Duration;
 
@@ -50,9 +52,16 @@ fn slow_el_just_over_its_timeout_does_not() {
             "{}",
             np[0]
         );
-        assert!((ms(2_000)..ms(2_100)).contains(&np[0].took()), "{}", np[0]);
-        // Timed out means dead: the forkchoiceUpdated right after does not wait for el2.
+        if slot == 2 {
+            assert!((ms(2_000)..ms(2_100)).contains(&np[0].took()), "{}", np[0]);
+        } else {
+            assert!(np[0].took() < ms(400), "lagging: only the grace {}", np[0]);
+        }
+        // The forkchoiceUpdated right after is queued behind el2's slow newPayload: el2 is
+        // awaited only the grace there too, so it does not hold the head update.
         let fcu = out.in_slot("engine_forkchoiceUpdated", slot);
-        assert_eq!(fcu.last().map(|x| x.votes()), Some(2));
+        let last = fcu.last().expect("a forkchoiceUpdated after newPayload");
+        assert_eq!(last.status(), "VALID", "{last}");
+        assert!(last.took() < ms(400), "{last}");
     }
 }

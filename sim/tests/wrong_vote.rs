@@ -14,7 +14,7 @@ fn scenario(seed: u64, wrong: bool) -> Scenario {
     s.config.vote = if wrong {
         wrong_vote::plain_majority
     } else {
-        vote::decide
+        vote::decide_ballots
     };
     s
 }

@@ -370,3 +370,210 @@ mod props {
         }
     }
 }
+
+// ---- the proxy's vote: catching-up nodes, --min-valid, remembered INVALIDs --------------------
+
+/// Every ordered sequence of up to `max` ballots: each of the seven outcomes, from a node that is
+/// or is not catching up.
+fn ballot_sequences(max: usize) -> Vec<Vec<(usize, bool)>> {
+    let mut out = vec![vec![]];
+    let mut frontier = vec![vec![]];
+    for _ in 0..max {
+        let mut next = Vec::new();
+        for seq in &frontier {
+            for i in 0..OUTCOMES.len() {
+                for catching_up in [false, true] {
+                    let mut s: Vec<(usize, bool)> = seq.clone();
+                    s.push((i, catching_up));
+                    next.push(s);
+                }
+            }
+        }
+        out.extend(next.iter().cloned());
+        frontier = next;
+    }
+    out
+}
+
+fn ballots(seq: &[(usize, bool)]) -> Vec<Ballot<'static>> {
+    seq.iter()
+        .map(|&(i, catching_up)| Ballot {
+            answer: OUTCOMES[i].1,
+            catching_up,
+        })
+        .collect()
+}
+
+/// The safety properties of rules 8-10, on every ordered sequence of up to 4 ballots (14
+/// possibilities each), every majority, both kinds, `--min-valid` 1 to 3, with and without a
+/// remembered INVALID.
+#[test]
+fn ballot_invariants_hold_for_every_sequence() {
+    let seqs = ballot_sequences(4);
+    assert_eq!(seqs.len(), 1 + 14 + 196 + 2744 + 38416);
+    for kind in [Kind::NewPayload, Kind::ForkchoiceUpdated] {
+        for majority in MAJORITIES {
+            for min_valid in 1..=3 {
+                for known_invalid in [false, true] {
+                    let rules = Rules {
+                        majority,
+                        min_valid,
+                        known_invalid,
+                    };
+                    for seq in &seqs {
+                        check_ballots(kind, &rules, seq);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_ballots(kind: Kind, rules: &Rules, seq: &[(usize, bool)]) {
+    let b = ballots(seq);
+    let d = decide_ballots(kind, &b, rules);
+    let ctx = format!("{kind:?} {rules:?} {seq:?} -> {d:?}");
+    let status = |i: usize| match OUTCOMES[i].1 {
+        Answer::Status { status, .. } => Some(category(kind, status)),
+        _ => None,
+    };
+    let any_invalid = seq.iter().any(|(i, _)| status(*i) == Some(Status::Invalid));
+    let valid = seq
+        .iter()
+        .filter(|(i, _)| status(*i) == Some(Status::Valid))
+        .count();
+    let followed = match d.outcome {
+        Outcome::Follow { status, .. } => Some(status),
+        _ => None,
+    };
+    // Any INVALID, from a catching-up node too, is never outvoted into VALID or ACCEPTED.
+    if any_invalid || rules.known_invalid {
+        assert!(
+            !matches!(followed, Some(Status::Valid | Status::Accepted)),
+            "{ctx}"
+        );
+    }
+    // VALID only with at least --min-valid VALID votes.
+    if followed == Some(Status::Valid) {
+        assert!(valid >= rules.min_valid, "{ctx}");
+    }
+    // A set-aside answer is exactly as if the node had not answered at all.
+    let without: Vec<(usize, bool)> = seq
+        .iter()
+        .map(|&(i, c)| {
+            let aside = c && matches!(status(i), Some(Status::Syncing | Status::Accepted));
+            (if aside { 5 } else { i }, false)
+        })
+        .collect();
+    let d2 = decide_ballots(kind, &ballots(&without), rules);
+    assert_eq!(status_of(&d), status_of(&d2), "{ctx} vs {without:?}");
+    // With nobody catching up and the default rules, it is the plain vote.
+    if seq.iter().all(|(_, c)| !c) && rules.min_valid == 1 && !rules.known_invalid {
+        let plain = decide(
+            kind,
+            &answers(&seq.iter().map(|(i, _)| *i).collect::<Vec<_>>()),
+            rules.majority,
+        );
+        assert_eq!(d, plain, "{ctx}");
+    }
+}
+
+/// The ballots table for up to three nodes (majority 0.6): what catching-up nodes and
+/// `--min-valid 2` change.
+fn ballot_table(kind: Kind) -> String {
+    let mut out = String::new();
+    for min_valid in [1, 2] {
+        out.push_str(&format!("## min-valid {min_valid}\n"));
+        let rules = Rules {
+            majority: 0.6,
+            min_valid,
+            known_invalid: false,
+        };
+        for set in multisets(3) {
+            for mask in 0..(1u32 << set.len()) {
+                let seq: Vec<(usize, bool)> = set
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| (i, mask & (1 << k) != 0))
+                    .collect();
+                if !seq.iter().any(|(_, c)| *c) && min_valid == 1 {
+                    continue; // the plain table has these
+                }
+                let b = ballots(&seq);
+                let d = decide_ballots(kind, &b, &rules);
+                let names: Vec<String> = seq
+                    .iter()
+                    .map(|(i, c)| format!("{}{}", OUTCOMES[*i].0, if *c { "*" } else { "" }))
+                    .collect();
+                let a: Vec<Answer<'_>> = b.iter().map(|b| b.answer).collect();
+                out.push_str(&format!(
+                    "[{}] -> {} | {}\n",
+                    names.join(", "),
+                    describe(kind, &a, &d),
+                    d.reason.as_str()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ballot_table_new_payload() {
+    insta::assert_snapshot!(ballot_table(Kind::NewPayload));
+}
+
+#[test]
+fn ballot_table_forkchoice_updated() {
+    insta::assert_snapshot!(ballot_table(Kind::ForkchoiceUpdated));
+}
+
+#[test]
+fn two_els_one_catching_up() {
+    let rules = Rules::majority(0.6);
+    let valid = OUTCOMES[0].1;
+    let syncing = OUTCOMES[3].1;
+    let invalid = OUTCOMES[1].1;
+    let behind = |answer| Ballot {
+        answer,
+        catching_up: true,
+    };
+    let d = decide_ballots(
+        Kind::NewPayload,
+        &[Ballot::of(valid), behind(syncing)],
+        &rules,
+    );
+    assert_eq!(status_of(&d), Some(Status::Valid));
+    let d = decide_ballots(
+        Kind::NewPayload,
+        &[Ballot::of(valid), behind(invalid)],
+        &rules,
+    );
+    assert_eq!(d.outcome, Outcome::Syncing, "its INVALID counts");
+    let strict = Rules {
+        min_valid: 2,
+        ..rules
+    };
+    let d = decide_ballots(
+        Kind::NewPayload,
+        &[Ballot::of(valid), behind(syncing)],
+        &strict,
+    );
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Syncing, Reason::TooFewValid)
+    );
+    let remembered = Rules {
+        known_invalid: true,
+        ..rules
+    };
+    let d = decide_ballots(
+        Kind::NewPayload,
+        &[Ballot::of(valid), Ballot::of(valid)],
+        &remembered,
+    );
+    assert_eq!(
+        (d.outcome, d.reason),
+        (Outcome::Syncing, Reason::KnownInvalid)
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Traffic: a newPayload (128 KB) every `vote_period` and an eth_ read every `read_period`,
 //! each on its own connection, as a CL sends them. After `warm`, EL 0 (the first node, so the
-//! likely primary) is killed, black-holed or slowed past its timeout; after `hold` it is healed;
+//! likely primary) is stopped (SIGSTOP: the process still holds its sockets, the kernel still
+//! accepts connections, nothing answers), killed, black-holed or slowed past its timeout; after `hold` it is healed;
 //! traffic goes on for `recover`. A request counts as *delayed* when it took longer than the
 //! p99 of its kind before the fault plus [`MARGIN`], and as *failed* when it got no usable
 //! answer. Every request still running at or sent after the fault is counted.
@@ -50,6 +51,8 @@ pub struct Cost {
     /// Answered, but not VALID (newPayload only: a SYNCING vote, say).
     pub not_valid: usize,
     pub max_ms: f64,
+    /// How long the first request running at the fault (or sent after it) took.
+    pub first_ms: Option<f64>,
     pub baseline: Summary,
     pub threshold_ms: f64,
     pub first_problem: Option<String>,
@@ -116,6 +119,7 @@ fn cost(events: &[Event], fault_at: Duration) -> Cost {
     };
     for e in events.iter().filter(|e| e.sent + e.took >= fault_at) {
         let ms = e.took.as_secs_f64() * 1e3;
+        c.first_ms.get_or_insert(ms);
         c.requests += 1;
         c.max_ms = c.max_ms.max(ms);
         match &e.verdict {

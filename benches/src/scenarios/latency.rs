@@ -31,11 +31,11 @@ pub struct LatencyRow {
     pub els: usize,
     pub direct: Summary,
     pub proxy: Summary,
-    /// The harness fanning out by itself (only for newPayload with several ELs).
+    /// The harness fanning out by itself (every newPayload row).
     pub ideal_fanout: Option<Summary>,
     /// Proxy against direct.
     pub added: Added,
-    /// Proxy against the ideal fan-out.
+    /// Proxy against the ideal fan-out: the proxy's own share.
     pub added_vs_fanout: Option<Added>,
     /// The proxy's user+system CPU time per call through it, when its process is known.
     pub proxy_cpu_us_per_call: Option<f64>,
@@ -111,11 +111,9 @@ pub async fn new_payload(
 ) -> anyhow::Result<LatencyRow> {
     let template = PayloadTemplate::new(shape, &mut ctx.rng);
     let mut conns = Conns::open(ctx, proxy, n).await?;
-    let modes: &[Mode] = if n > 1 {
-        &[Mode::Direct, Mode::Fanout, Mode::Proxy]
-    } else {
-        &[Mode::Direct, Mode::Proxy]
-    };
+    // The ideal fan-out runs with one EL too (then it is the same request on a second
+    // connection to EL 0): every row gets the proxy's own share, proxy − ideal.
+    let modes: &[Mode] = &[Mode::Direct, Mode::Fanout, Mode::Proxy];
     let mut samples = [
         Samples::with_capacity(iterations),
         Samples::with_capacity(iterations),
@@ -155,7 +153,7 @@ pub async fn new_payload(
         n,
         &direct,
         &through,
-        (n > 1).then_some(&fanout),
+        Some(&fanout),
         cpu_before
             .zip(cpu_after)
             .map(|(a, b)| (b - a) * 1e6 / calls),

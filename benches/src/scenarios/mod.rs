@@ -132,8 +132,12 @@ impl Ctx {
         suffix: &str,
         label: &str,
     ) -> anyhow::Result<RunningProxy> {
+        // EL 0 is the mock-el process while one runs (the SIGSTOP fault).
         let nodes: Vec<String> = (0..n)
-            .map(|i| format!("{}{suffix}", self.fleet.url(i)))
+            .map(|i| match (i, self.fleet.process_url()) {
+                (0, Some(url)) => format!("{url}{suffix}"),
+                _ => format!("{}{suffix}", self.fleet.url(i)),
+            })
             .collect();
         self.proxies_started += 1;
         let log = self

@@ -1,0 +1,236 @@
+//! An EL's answer to a voted call, parsed once (by the node's lane) into what the vote, the
+//! health model and the payload map use. Nothing in it is trusted before it is checked:
+//!
+//! - a VALID whose `latestValidHash` is present and is not the block's own hash is not a vote
+//!   (the spec says VALID carries the block's hash); it counts as that node's fault;
+//! - free text (`validationError`) is cut to [`MAX_TEXT`] bytes before it can reach the CL or
+//!   the logs.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::rpc::{self, Reply, RpcError};
+use crate::vote::{Answer, Kind, Status};
+
+/// Longest `validationError` (and other EL text) passed on, in bytes.
+pub const MAX_TEXT: usize = 4096;
+
+/// One node's answer to a voted call.
+#[derive(Clone, Debug)]
+pub enum Parsed {
+    Status {
+        status: Status,
+        latest_valid_hash: Option<String>,
+        validation_error: Option<String>,
+        /// The PayloadStatus object to pass on: as the EL sent it, or rebuilt when its text had
+        /// to be cut.
+        raw: Bytes,
+        payload_id: Option<String>,
+    },
+    Error(RpcError),
+    Nothing(String),
+}
+
+impl Parsed {
+    pub fn as_answer(&self) -> Answer<'_> {
+        match self {
+            Parsed::Status {
+                status,
+                latest_valid_hash,
+                validation_error,
+                ..
+            } => Answer::Status {
+                status: *status,
+                latest_valid_hash: latest_valid_hash.as_deref(),
+                validation_error: validation_error.as_deref(),
+            },
+            Parsed::Error(e) => Answer::Error { code: e.code },
+            Parsed::Nothing(_) => Answer::NoAnswer,
+        }
+    }
+
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Parsed::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Parsed::Status {
+                status,
+                latest_valid_hash,
+                validation_error,
+                ..
+            } => {
+                let mut s = status.as_str().to_owned();
+                if let Some(h) = latest_valid_hash {
+                    s.push_str(&format!(" lvh={h}"));
+                }
+                if let Some(e) = validation_error {
+                    s.push_str(&format!(" error={:?}", rpc::truncate(e, 120)));
+                }
+                s
+            }
+            Parsed::Error(e) => format!("rpc error {e}"),
+            Parsed::Nothing(why) => format!("no answer ({why})"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusView<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(rename = "latestValidHash", default, borrow)]
+    latest_valid_hash: Option<Cow<'a, str>>,
+    #[serde(rename = "validationError", default, borrow)]
+    validation_error: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ForkchoiceView<'a> {
+    #[serde(rename = "payloadStatus", borrow)]
+    payload_status: &'a RawValue,
+    #[serde(rename = "payloadId", default, borrow)]
+    payload_id: Option<Cow<'a, str>>,
+}
+
+/// Parses a voted call's answer (newPayload: a PayloadStatus; fcU: {payloadStatus, payloadId}).
+/// `block_hash` is the block the call is about (newPayload's blockHash, fcU's head), when known.
+pub fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8], block_hash: Option<&str>) -> Parsed {
+    let result = match rpc::parse_reply(body, sent_id) {
+        Ok((Reply::Result(raw), _)) => raw,
+        Ok((Reply::Error(mut e), _)) => {
+            if e.message.len() > MAX_TEXT {
+                e.message = Cow::Owned(rpc::truncate(&e.message, MAX_TEXT).to_owned());
+            }
+            if e.data.as_ref().is_some_and(|d| d.len() > MAX_TEXT) {
+                e.data = None;
+            }
+            return Parsed::Error(e);
+        }
+        Err(e) => return Parsed::Nothing(e.to_string()),
+    };
+    let (status_raw, payload_id) = match kind {
+        Kind::NewPayload => (result, None),
+        Kind::ForkchoiceUpdated => match serde_json::from_str::<ForkchoiceView<'_>>(result.get()) {
+            Ok(v) => (v.payload_status, v.payload_id.map(Cow::into_owned)),
+            Err(_) => return Parsed::Nothing("result is not {payloadStatus, payloadId}".into()),
+        },
+    };
+    let view: StatusView<'_> = match serde_json::from_str(status_raw.get()) {
+        Ok(v) => v,
+        Err(_) => return Parsed::Nothing("result is not a PayloadStatus".into()),
+    };
+    let Some(status) = Status::parse(&view.status) else {
+        return Parsed::Nothing(format!(
+            "unknown status {:?}",
+            rpc::truncate(&view.status, 40)
+        ));
+    };
+    if status == Status::Valid {
+        if let (Some(lvh), Some(hash)) = (view.latest_valid_hash.as_deref(), block_hash) {
+            if !lvh.eq_ignore_ascii_case(hash) {
+                return Parsed::Nothing(format!(
+                    "VALID with latestValidHash {} for block {hash}",
+                    rpc::truncate(lvh, 80)
+                ));
+            }
+        }
+    }
+    let mut raw = body.slice_ref(status_raw.get().as_bytes());
+    let validation_error = view.validation_error.map(|e| {
+        if e.len() > MAX_TEXT {
+            let cut = rpc::truncate(&e, MAX_TEXT).to_owned();
+            raw = rebuild_status(status, view.latest_valid_hash.as_deref(), &cut);
+            cut
+        } else {
+            e.into_owned()
+        }
+    });
+    Parsed::Status {
+        status,
+        latest_valid_hash: view.latest_valid_hash.map(Cow::into_owned),
+        validation_error,
+        raw,
+        payload_id,
+    }
+}
+
+fn rebuild_status(status: Status, lvh: Option<&str>, error: &str) -> Bytes {
+    let value = serde_json::json!({
+        "status": status.as_str(),
+        "latestValidHash": lvh,
+        "validationError": error,
+    });
+    Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(result: &str) -> Bytes {
+        Bytes::from(format!(r#"{{"jsonrpc":"2.0","id":1,"result":{result}}}"#))
+    }
+
+    #[test]
+    fn valid_with_another_blocks_hash_is_not_a_vote() {
+        let b = body(r#"{"status":"VALID","latestValidHash":"0xAB","validationError":null}"#);
+        assert!(matches!(
+            parse_voted(Kind::NewPayload, &b, b"1", Some("0xab")),
+            Parsed::Status {
+                status: Status::Valid,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_voted(Kind::NewPayload, &b, b"1", Some("0xcd")),
+            Parsed::Nothing(_)
+        ));
+        // INVALID names the last valid ancestor, which is another block.
+        let b = body(r#"{"status":"INVALID","latestValidHash":"0x01","validationError":"x"}"#);
+        assert_eq!(
+            parse_voted(Kind::NewPayload, &b, b"1", Some("0xcd")).status(),
+            Some(Status::Invalid)
+        );
+    }
+
+    #[test]
+    fn long_validation_errors_are_cut() {
+        let long = "e".repeat(100_000);
+        let b = body(&format!(
+            r#"{{"status":"INVALID","latestValidHash":"0x01","validationError":"{long}"}}"#
+        ));
+        let Parsed::Status {
+            validation_error,
+            raw,
+            ..
+        } = parse_voted(Kind::NewPayload, &b, b"1", None)
+        else {
+            panic!("a status");
+        };
+        assert_eq!(validation_error.map(|e| e.len()), Some(MAX_TEXT));
+        assert!(raw.len() < MAX_TEXT + 200, "{}", raw.len());
+        let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
+        assert_eq!(v["status"], "INVALID");
+        assert_eq!(v["latestValidHash"], "0x01");
+    }
+
+    #[test]
+    fn long_error_messages_are_cut() {
+        let long = "m".repeat(50_000);
+        let b = Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":1,"error":{{"code":-32000,"message":"{long}"}}}}"#
+        ));
+        let Parsed::Error(e) = parse_voted(Kind::NewPayload, &b, b"1", None) else {
+            panic!("an error");
+        };
+        assert!(e.message.len() <= MAX_TEXT, "{}", e.message.len());
+    }
+}
