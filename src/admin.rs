@@ -2,9 +2,12 @@
 //! `POST /add_nodes`, plus `POST /remove_nodes`.
 //!
 //! `/metrics` is read-only and open. The others change what the proxy trusts, so the server
-//! requires the engine JWT for them (the original had no authentication at all).
+//! requires a token signed with `--admin-jwt-secret` for them, a secret no execution client
+//! holds (the original had no authentication at all; the engine JWT is held by every EL).
+//! A node that reaches an execution client already in the set, or the proxy itself, is refused.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use eb_transport::Network;
@@ -107,18 +110,52 @@ fn parse_list(body: &Bytes) -> Result<Vec<String>, &'static str> {
     }
 }
 
-pub async fn add_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpResponse {
+/// `own`: the addresses this process listens on.
+pub async fn add_nodes<N: Network>(
+    proxy: &Proxy<N>,
+    body: &Bytes,
+    own: &[SocketAddr],
+) -> HttpResponse {
     let list = match parse_list(body) {
         Ok(list) => list,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, why),
     };
+    let specs = match list
+        .iter()
+        .map(|entry| NodeSpec::parse(entry))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(specs) => specs,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    // Checked before anything is probed: an alias of a known node or of the proxy itself never
+    // gets a request. The set re-checks when the nodes go in.
+    let known = proxy.nodes.snapshot();
+    let all = known.iter().map(|n| &n.spec).chain(specs.iter());
+    if let Err(e) = config::check_distinct(all, own) {
+        return json_error(StatusCode::BAD_REQUEST, &format!("{e}: nothing added"));
+    }
     let mut configs = Vec::new();
-    for entry in &list {
-        let resolved = NodeSpec::parse(entry).and_then(|spec| {
+    for spec in specs {
+        let resolved =
             config::resolve_node(spec, Some(&proxy.cl_secret), proxy.settings.default_timeout)
-        });
+                .and_then(|c| {
+                    if let Some(admin) = &proxy.settings.admin_secret {
+                        config::check_admin_secret(
+                            admin,
+                            &proxy.cl_secret,
+                            std::slice::from_ref(&c),
+                        )?;
+                    }
+                    Ok(c)
+                });
         match resolved {
-            Ok(c) => configs.push(c),
+            Ok(c) => {
+                if let Some(path) = &c.spec.jwt_secret {
+                    config::warn_if_readable_by_others(path);
+                }
+                configs.push(c)
+            }
             Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
         }
     }
@@ -169,10 +206,25 @@ pub async fn remove_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpRes
         Ok(list) => list,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, why),
     };
-    let urls: Vec<String> = list
-        .iter()
-        .map(|u| u.split('#').next().unwrap_or_default().trim().to_owned())
-        .collect();
+    // Matched by where the node is, so any spelling of its URL (an alias, a trailing slash,
+    // credentials) names it.
+    let known = proxy.nodes.snapshot();
+    let mut urls: Vec<String> = Vec::new();
+    for entry in &list {
+        let spec = match NodeSpec::parse(entry) {
+            Ok(spec) => spec,
+            Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+        match known.iter().find(|n| n.spec.same_el(&spec)) {
+            Some(node) => urls.push(node.url().to_owned()),
+            None => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("node {} is not configured", spec.url),
+                )
+            }
+        }
+    }
     match proxy.nodes.remove(&urls) {
         Ok(gone) => {
             for node in gone {

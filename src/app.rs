@@ -83,6 +83,24 @@ pub async fn start<N: Network>(
 ) -> Result<Running<N>, StartError> {
     let listen = settings.listen;
     let metrics = settings.metrics;
+    // Bound first, so the nodes can be checked against the addresses actually taken (port 0).
+    let listener = net.bind(listen).await?;
+    let local_addr = listener.local_addr()?;
+    let metrics_listener = match metrics {
+        Some(addr) => {
+            let listener = net.bind(addr).await?;
+            let bound = listener.local_addr()?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(|(_, bound)| *bound);
+    let own: Vec<SocketAddr> = [Some(local_addr), metrics_addr]
+        .into_iter()
+        .flatten()
+        .collect();
+    crate::config::check_distinct(nodes.iter().map(|n| &n.spec), &own)
+        .map_err(|e| StartError::Nodes(e.to_string()))?;
     let proxy = Proxy::new(settings, secret, net.clone(), clock, salt);
     proxy
         .add_nodes(nodes)
@@ -91,27 +109,24 @@ pub async fn start<N: Network>(
     if !wrong_chain.is_empty() {
         return Err(StartError::WrongChain(wrong_chain.join("; ")));
     }
-    let listener = net.bind(listen).await?;
-    let local_addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(proxy.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(server::serve_on(
+        proxy.clone(),
+        listener,
+        metrics_addr.into_iter().collect(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let checker = tokio::spawn(probe::run(proxy.clone()));
-    let (prometheus, metrics_addr) = match metrics {
-        Some(addr) => {
-            let listener = net.bind(addr).await?;
-            let bound = listener.local_addr()?;
-            tracing::info!(%bound, "Prometheus metrics at /metrics");
-            let task = tokio::spawn(server::serve_prometheus(
-                proxy.clone(),
-                listener,
-                std::future::pending::<()>(),
-            ));
-            (Some(task), Some(bound))
-        }
-        None => (None, None),
-    };
+    let prometheus = metrics_listener.map(|(listener, bound)| {
+        tracing::info!(%bound, "Prometheus metrics at /metrics");
+        tokio::spawn(server::serve_prometheus(
+            proxy.clone(),
+            listener,
+            std::future::pending::<()>(),
+        ))
+    });
     tracing::info!(%local_addr, "listening for the consensus client");
     Ok(Running {
         proxy,

@@ -4,7 +4,7 @@
 //! `#`-separated options in any order: `#jwt-secret=PATH`, `#timeout=MS`, `#do-not-use`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -45,6 +45,12 @@ pub struct Cli {
     #[arg(long, env = "EB_JWT_SECRET")]
     pub jwt_secret: Option<PathBuf>,
 
+    /// Hex JWT secret file for the REST API's changing calls (/recheck, /add_nodes,
+    /// /remove_nodes). It must be a secret no execution client holds: the engine secret never
+    /// authorises them. Without it those calls answer 403.
+    #[arg(long, env = "EB_ADMIN_JWT_SECRET")]
+    pub admin_jwt_secret: Option<PathBuf>,
+
     /// Port for the CL's Engine API connection and the REST API.
     #[arg(long, env = "EB_PORT", default_value_t = 7000)]
     pub port: u16,
@@ -73,6 +79,10 @@ pub struct Cli {
     /// Print a fresh engine JWT signed with --jwt-secret (valid for 60 s) and exit.
     #[arg(long)]
     pub print_token: bool,
+
+    /// With --print-token: sign with --admin-jwt-secret instead, for the REST API.
+    #[arg(long, requires = "print_token")]
+    pub admin: bool,
 
     /// Deadline in milliseconds for engine_getPayload across the building nodes (well inside the
     /// CL's own: Prysm allows about 300 ms at Gloas, Lighthouse 2 s).
@@ -120,7 +130,12 @@ pub struct Cli {
     #[arg(long, env = "EB_MAX_RESPONSE_BYTES", default_value_t = 128 * 1024 * 1024)]
     pub max_response_bytes: usize,
 
-    /// Most client connections served at once; further connections are closed at once.
+    /// Milliseconds a request body may take to arrive once its headers are in (408 beyond).
+    #[arg(long, env = "EB_BODY_TIMEOUT", default_value_t = 10_000, value_parser = parse_timeout)]
+    pub body_timeout: u64,
+
+    /// Most client connections served at once. At the cap, the longest-idle connection that
+    /// never sent an authenticated request is closed to admit the new one.
     #[arg(long, env = "EB_MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
 
@@ -172,10 +187,16 @@ fn parse_majority(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// Connections the Prometheus listener serves at once.
+pub const METRICS_MAX_CONNECTIONS: usize = 32;
+/// A connection that has not sent an authenticated request this long after it opened is closed.
+pub const AUTH_GRACE: Duration = Duration::from_secs(5);
+
 /// One `--nodes` entry, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
-    /// The URL without options, as shown in logs and metrics.
+    /// The URL without options, as shown in logs, errors and metrics. Credentials
+    /// (`user:password@`) never appear in it: they are replaced by `***@`.
     pub url: String,
     pub host: String,
     pub port: u16,
@@ -184,12 +205,123 @@ pub struct NodeSpec {
     pub jwt_secret: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub do_not_use: bool,
+    /// The URL carried credentials (`user:password@`). They are never sent: the Authorization
+    /// header carries the engine JWT.
+    pub had_credentials: bool,
+}
+
+/// What identifies one execution client: where its socket is. Two entries with the same key
+/// reach the same EL, so the second would give it a second vote.
+///
+/// The path is left out on purpose: execution clients answer the Engine API on any path, so
+/// `http://h:1/x` and `http://h:1` are the same EL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeKey {
+    pub host: HostKey,
+    pub port: u16,
+}
+
+/// A node's host after resolving the aliases that need no DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostKey {
+    /// This machine: `localhost`, `*.localhost`, 127.0.0.0/8, `::1`, 0.0.0.0, `::` (a connection
+    /// to the unspecified address reaches this machine) and their IPv4-mapped forms.
+    Loopback,
+    Ip(IpAddr),
+    /// A DNS name, lower case, without a trailing dot.
+    Name(String),
+}
+
+impl HostKey {
+    pub fn of(host: &str) -> Self {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        // An IPv6 zone (`fe80::1%eth0`) names the interface, not another address.
+        let bare = host.split('%').next().unwrap_or_default();
+        if let Some(ip) = bare
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| inet_aton(bare).map(IpAddr::V4))
+        {
+            return Self::of_ip(ip);
+        }
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        if name == "localhost" || name.ends_with(".localhost") {
+            Self::Loopback
+        } else {
+            Self::Name(name)
+        }
+    }
+
+    pub fn of_ip(ip: IpAddr) -> Self {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        if ip.is_loopback() || ip.is_unspecified() {
+            Self::Loopback
+        } else {
+            Self::Ip(ip)
+        }
+    }
+}
+
+/// The IPv4 forms the system resolver takes besides dotted quads: `127.1`, `2130706433`,
+/// `0x7f.0.0.1`, `0177.0.0.1` (1 to 4 parts, each decimal, octal with a leading 0 or hex).
+fn inet_aton(s: &str) -> Option<std::net::Ipv4Addr> {
+    if s.is_empty() || s.len() > 64 {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(4);
+    for part in s.split('.') {
+        let value = if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            if hex.is_empty() {
+                0
+            } else {
+                u64::from_str_radix(hex, 16).ok()?
+            }
+        } else if part.len() > 1 && part.starts_with('0') {
+            u64::from_str_radix(&part[1..], 8).ok()?
+        } else if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse::<u64>().ok()?
+        } else {
+            return None;
+        };
+        parts.push(value);
+        if parts.len() > 4 {
+            return None;
+        }
+    }
+    let (last, head) = parts.split_last()?;
+    if head.iter().any(|p| *p > 255) {
+        return None;
+    }
+    let last_bits = 8 * (4 - head.len() as u32);
+    if *last >= 1u64 << last_bits {
+        return None;
+    }
+    let mut value = *last;
+    for (i, p) in head.iter().enumerate() {
+        value |= p << (24 - 8 * i as u32);
+    }
+    u32::try_from(value).ok().map(std::net::Ipv4Addr::from)
+}
+
+/// `spec` with any `user:password@` in its URL replaced by `***@`: the form shown in errors.
+/// Without a scheme, the text up to the first `/`, `?` or `#` counts as the authority.
+pub fn redact(spec: &str) -> String {
+    let start = spec.find("://").map_or(0, |i| i + 3);
+    let rest = &spec[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &spec[..start], &rest[at..]),
+        None => spec.to_owned(),
+    }
 }
 
 impl NodeSpec {
     pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let err = |reason: String| ConfigError::Node {
-            spec: spec.to_owned(),
+            spec: redact(spec),
             reason,
         };
         let mut parts = spec.trim().split('#');
@@ -237,7 +369,9 @@ impl NodeSpec {
             .trim_end_matches(']')
             .to_owned();
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-        let after_host = authority.rsplit(']').next().unwrap_or_default();
+        let had_credentials = authority.contains('@');
+        let after_host = authority.rsplit('@').next().unwrap_or_default();
+        let after_host = after_host.rsplit(']').next().unwrap_or_default();
         let port = match after_host.rsplit_once(':') {
             Some((_, p)) => p
                 .parse::<u16>()
@@ -253,15 +387,77 @@ impl NodeSpec {
             .unwrap_or("/")
             .to_owned();
         Ok(Self {
-            url: url.trim_end_matches('/').to_owned(),
+            url: redact(url).trim_end_matches('/').to_owned(),
             host,
             port,
             path,
             jwt_secret: None,
             timeout: None,
             do_not_use: false,
+            had_credentials,
         })
     }
+
+    /// Where this node's execution client is; see [`NodeKey`].
+    pub fn key(&self) -> NodeKey {
+        NodeKey {
+            host: HostKey::of(&self.host),
+            port: self.port,
+        }
+    }
+
+    /// Whether this entry reaches the same execution client as `other`.
+    pub fn same_el(&self, other: &NodeSpec) -> bool {
+        self.key() == other.key()
+    }
+
+    /// Whether this entry points at `addr`, a socket this process listens on. Only what can be
+    /// told without DNS: a name or a forwarder in between is caught at run time instead (see
+    /// [`crate::trust`]).
+    pub fn points_at(&self, addr: SocketAddr) -> bool {
+        if self.port != addr.port() {
+            return false;
+        }
+        // Loopback reaches a listener on loopback or on every address (both key as
+        // `Loopback`). A listener on every address also answers on this machine's other
+        // addresses, which are not known here: the run-time check covers those.
+        let own = HostKey::of_ip(addr.ip());
+        match HostKey::of(&self.host) {
+            HostKey::Name(_) => false,
+            key => key == own,
+        }
+    }
+}
+
+/// Refuses a node list in which two entries reach the same execution client, or one reaches
+/// this proxy (`own`: the addresses it listens on). The message names both entries.
+pub fn check_distinct<'a>(
+    specs: impl IntoIterator<Item = &'a NodeSpec>,
+    own: &[SocketAddr],
+) -> Result<(), ConfigError> {
+    let mut seen: Vec<&NodeSpec> = Vec::new();
+    for spec in specs {
+        if let Some(addr) = own.iter().find(|a| spec.points_at(**a)) {
+            return Err(ConfigError::Node {
+                spec: spec.url.clone(),
+                reason: format!(
+                    "this is executionbackup's own address ({addr}): a node must be an execution client"
+                ),
+            });
+        }
+        if let Some(first) = seen.iter().find(|s| s.same_el(spec)) {
+            return Err(ConfigError::Node {
+                spec: spec.url.clone(),
+                reason: format!(
+                    "reaches the same execution client as {} (same host and port after \
+                     resolving aliases); one EL gets one vote",
+                    first.url
+                ),
+            });
+        }
+        seen.push(spec);
+    }
+    Ok(())
 }
 
 /// A node ready to use: its spec plus the secret its requests are signed with.
@@ -323,6 +519,14 @@ pub struct Settings {
     pub max_response_bytes: usize,
     pub max_batch: usize,
     pub max_connections: usize,
+    /// Connections the Prometheus listener serves at once (same eviction rule).
+    pub metrics_max_connections: usize,
+    /// How long a new connection has to send an authenticated request before it is closed.
+    pub auth_grace: Duration,
+    /// How long a request body may take to arrive once its headers are in.
+    pub body_timeout: Duration,
+    /// Signs the tokens the REST API's changing calls need; `None` turns those calls off.
+    pub admin_secret: Option<JwtSecret>,
     pub max_in_flight_per_node: usize,
     /// The vote. Always [`crate::vote::decide_ballots`] outside tests of the tests.
     pub vote: crate::vote::VoteFn,
@@ -350,6 +554,10 @@ impl Settings {
             max_response_bytes: cli.max_response_bytes,
             max_batch: cli.max_batch.max(1),
             max_connections: cli.max_connections.max(1),
+            metrics_max_connections: METRICS_MAX_CONNECTIONS,
+            auth_grace: AUTH_GRACE,
+            body_timeout: Duration::from_millis(cli.body_timeout),
+            admin_secret: None,
             max_in_flight_per_node: cli.max_in_flight_per_node.max(1),
             vote: crate::vote::decide_ballots,
             seen: None,
@@ -375,6 +583,10 @@ impl Default for Settings {
             max_response_bytes: 128 * 1024 * 1024,
             max_batch: 1024,
             max_connections: 256,
+            metrics_max_connections: METRICS_MAX_CONNECTIONS,
+            auth_grace: AUTH_GRACE,
+            body_timeout: Duration::from_secs(10),
+            admin_secret: None,
             max_in_flight_per_node: 128,
             vote: crate::vote::decide_ballots,
             seen: None,
@@ -385,7 +597,7 @@ impl Default for Settings {
 
 /// Parses every `--nodes` entry and loads the secrets.
 pub fn load(cli: &Cli) -> Result<(Settings, JwtSecret, Vec<NodeConfig>), ConfigError> {
-    let settings = Settings::from_cli(cli);
+    let mut settings = Settings::from_cli(cli);
     let secret = cli
         .jwt_secret
         .as_deref()
@@ -401,20 +613,75 @@ pub fn load(cli: &Cli) -> Result<(Settings, JwtSecret, Vec<NodeConfig>), ConfigE
     if specs.is_empty() {
         return Err(ConfigError::NoNodes);
     }
-    let mut seen = std::collections::HashSet::new();
-    for spec in &specs {
-        if !seen.insert(spec.url.clone()) {
-            return Err(ConfigError::Node {
-                spec: spec.url.clone(),
-                reason: "listed twice".into(),
-            });
-        }
-    }
+    let own: Vec<SocketAddr> = [Some(settings.listen), settings.metrics]
+        .into_iter()
+        .flatten()
+        .collect();
+    check_distinct(&specs, &own)?;
     let nodes = specs
         .into_iter()
         .map(|s| resolve_node(s, Some(&secret), settings.default_timeout))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = cli.admin_jwt_secret.as_deref() {
+        let admin = JwtSecret::from_file(path)?;
+        check_admin_secret(&admin, &secret, &nodes)?;
+        settings.admin_secret = Some(admin);
+    }
+    let mut files: Vec<&Path> = cli.jwt_secret.iter().map(PathBuf::as_path).collect();
+    files.extend(cli.admin_jwt_secret.as_deref());
+    files.extend(nodes.iter().filter_map(|n| n.spec.jwt_secret.as_deref()));
+    files.sort_unstable();
+    files.dedup();
+    for path in files {
+        warn_if_readable_by_others(path);
+    }
+    for node in nodes.iter().filter(|n| n.spec.had_credentials) {
+        tracing::warn!(
+            node = node.spec.url,
+            "credentials in a node URL are not sent (the Authorization header carries the engine JWT); they are never shown either"
+        );
+    }
     Ok((settings, secret, nodes))
+}
+
+/// The admin secret must be one no execution client holds, or any EL could change the node set.
+pub fn check_admin_secret(
+    admin: &JwtSecret,
+    engine: &JwtSecret,
+    nodes: &[NodeConfig],
+) -> Result<(), ConfigError> {
+    if admin == engine {
+        return Err(ConfigError::Invalid(
+            "--admin-jwt-secret is the same secret as --jwt-secret: every execution client holds that one, so it cannot guard the REST API; generate another (openssl rand -hex 32)".into(),
+        ));
+    }
+    if let Some(node) = nodes.iter().find(|n| &n.secret == admin) {
+        return Err(ConfigError::Invalid(format!(
+            "--admin-jwt-secret is the secret node {} holds: generate another (openssl rand -hex 32)",
+            node.spec.url
+        )));
+    }
+    Ok(())
+}
+
+/// One WARN line when a secret file is readable by group or others.
+pub fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{mode:03o}"),
+                    "secret file is readable by group or others: chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 #[cfg(test)]
@@ -466,6 +733,136 @@ mod tests {
     }
 
     #[test]
+    fn one_el_one_key_whatever_the_spelling() {
+        let key = |u: &str| NodeSpec::parse(u).expect(u).key();
+        let local = key("http://127.0.0.1:8551");
+        for alias in [
+            "http://localhost:8551",
+            "http://LOCALHOST.:8551/",
+            "http://el.localhost:8551",
+            "http://[::1]:8551",
+            "http://0.0.0.0:8551",
+            "http://[::]:8551",
+            "http://[::ffff:127.0.0.1]:8551",
+            "http://127.1:8551",
+            "http://2130706433:8551",
+            "http://0x7f.0.0.1:8551",
+            "http://0177.0.0.1:8551",
+            "http://127.0.0.2:8551",
+            "http://127.0.0.1:8551/x",
+            "http://127.0.0.1:8551//",
+            "http://127.0.0.1:8551?a=b",
+            "http://user:pw@127.0.0.1:8551",
+            "http://127.0.0.1:8551#timeout=10#do-not-use",
+        ] {
+            assert_eq!(key(alias), local, "{alias}");
+        }
+        assert_eq!(key("http://el:80"), key("http://EL"));
+        assert_eq!(key("http://10.0.0.1:80/"), key("http://10.0.0.1"));
+        for other in [
+            "http://127.0.0.1:8552",
+            "http://10.0.0.1:8551",
+            "http://el:8551",
+            "http://[fe80::1]:8551",
+        ] {
+            assert_ne!(key(other), local, "{other}");
+        }
+        assert_eq!(inet_aton("1.2.3.4"), Some([1, 2, 3, 4].into()));
+        assert_eq!(inet_aton("1.2.772"), Some([1, 2, 3, 4].into()));
+        for bad in [
+            "",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "1.2.3.256",
+            "0x",
+            "a.b",
+            "1..2",
+            "09.1.1.1",
+        ] {
+            let got = inet_aton(bad);
+            assert!(got.is_none() || bad == "0x", "{bad}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn duplicates_and_the_proxy_itself_are_refused() {
+        let specs = |list: &[&str]| -> Vec<NodeSpec> {
+            list.iter().map(|u| NodeSpec::parse(u).expect(u)).collect()
+        };
+        let own: Vec<SocketAddr> = vec!["127.0.0.1:7000".parse().expect("addr")];
+        assert!(check_distinct(
+            &specs(&["http://127.0.0.1:8551", "http://127.0.0.1:8552"]),
+            &own
+        )
+        .is_ok());
+        let e = check_distinct(
+            &specs(&["http://127.0.0.1:8551", "http://localhost:8551/x"]),
+            &own,
+        )
+        .expect_err("alias");
+        assert!(
+            e.to_string()
+                .contains("same execution client as http://127.0.0.1:8551"),
+            "{e}"
+        );
+        for me in [
+            "http://localhost:7000",
+            "http://127.0.0.1:7000/",
+            "http://[::1]:7000",
+        ] {
+            let e = check_distinct(&specs(&[me]), &own).expect_err(me);
+            assert!(e.to_string().contains("own address"), "{e}");
+        }
+        // A listener on every address is reached through loopback too.
+        let any: Vec<SocketAddr> = vec!["0.0.0.0:7000".parse().expect("addr")];
+        assert!(check_distinct(&specs(&["http://localhost:7000"]), &any).is_err());
+        assert!(check_distinct(&specs(&["http://10.0.0.1:7000"]), &own).is_ok());
+        let lan: Vec<SocketAddr> = vec!["10.0.0.1:7000".parse().expect("addr")];
+        assert!(check_distinct(&specs(&["http://10.0.0.1:7000"]), &lan).is_err());
+        assert!(check_distinct(&specs(&["http://127.0.0.1:7000"]), &lan).is_ok());
+    }
+
+    #[test]
+    fn credentials_never_shown() {
+        let n = NodeSpec::parse("http://user:hunter2@127.0.0.1:8551/path/#timeout=5").expect("ok");
+        assert_eq!(n.url, "http://***@127.0.0.1:8551/path");
+        assert!(n.had_credentials);
+        assert_eq!((n.host.as_str(), n.port), ("127.0.0.1", 8551));
+        let n = NodeSpec::parse("http://user:hunter2@el").expect("default port");
+        assert_eq!((n.url.as_str(), n.port), ("http://***@el", 80));
+        for bad in [
+            "http://user:hunter2@el:1#bogus",
+            "http://user:hunter2@el:99999",
+            "ftp://user:hunter2@el:1",
+            "http://user:hunter2@:1",
+        ] {
+            let e = NodeSpec::parse(bad).expect_err(bad).to_string();
+            assert!(!e.contains("hunter2") && !e.contains("user:"), "{e}");
+        }
+        assert_eq!(redact("http://a@b@c:1/x@y"), "http://***@c:1/x@y");
+        assert_eq!(redact("user:pw@x:1/a"), "***@x:1/a");
+        assert_eq!(redact("http://x:1/a@b"), "http://x:1/a@b");
+        let e = NodeSpec::parse("user:hunter2@x:1").expect_err("no scheme");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn the_admin_secret_is_nobody_else_s() {
+        let engine = JwtSecret::from_bytes([1; 32]);
+        let admin = JwtSecret::from_bytes([2; 32]);
+        let node = |secret: &JwtSecret| NodeConfig {
+            spec: NodeSpec::parse("http://a:1").expect("spec"),
+            secret: secret.clone(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(check_admin_secret(&admin, &engine, &[node(&engine)]).is_ok());
+        assert!(check_admin_secret(&engine, &engine, &[]).is_err());
+        let e = check_admin_secret(&admin, &engine, &[node(&engine), node(&admin)])
+            .expect_err("a node holds it");
+        assert!(e.to_string().contains("http://a:1"), "{e}");
+    }
+
+    #[test]
     fn cli_defaults_and_env_names() {
         let cli = Cli::try_parse_from([
             "executionbackup",
@@ -485,10 +882,26 @@ mod tests {
         let off =
             Cli::try_parse_from(["executionbackup", "--metrics-addr", "off"]).expect("parses");
         assert_eq!(off.metrics_addr, MetricsAddr(None));
+        assert_eq!(cli.body_timeout, 10_000);
+        assert!(cli.admin_jwt_secret.is_none());
+        assert!(
+            Cli::try_parse_from(["executionbackup", "--admin"]).is_err(),
+            "--admin only goes with --print-token"
+        );
+        let mint = Cli::try_parse_from([
+            "executionbackup",
+            "--print-token",
+            "--admin",
+            "--admin-jwt-secret",
+            "/s/admin.hex",
+        ])
+        .expect("parses");
+        assert!(mint.admin && mint.print_token);
         for bad in [
             ["--fcu-majority", "0"],
             ["--fcu-majority", "1.5"],
             ["--timeout", "0"],
+            ["--body-timeout", "0"],
             ["--port", "x"],
         ] {
             assert!(

@@ -1,7 +1,8 @@
 //! `--dev`: a first run with nothing else installed.
 //!
 //! Starts three in-process mock execution clients (two VALID, one switchable through its control
-//! API), writes a fresh JWT secret to a temporary file, and runs the proxy in front of them.
+//! API), writes a fresh JWT secret and a fresh admin secret (for the REST API's changing calls)
+//! to a temporary folder, and runs the proxy in front of them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,9 @@ pub enum DevError {
 pub struct DevNodes {
     pub secret: JwtSecret,
     pub secret_path: PathBuf,
+    /// Signs REST API tokens; no mock EL holds it.
+    pub admin_secret: JwtSecret,
+    pub admin_secret_path: PathBuf,
     pub els: Vec<MockElHandle>,
     pub control: ControlHandle,
     pub nodes: Vec<config::NodeConfig>,
@@ -39,14 +43,20 @@ pub struct DevNodes {
 /// Writes a secret and starts the mock ELs on ephemeral loopback ports.
 pub async fn start_nodes(default_timeout: Duration) -> Result<DevNodes, DevError> {
     let secret = JwtSecret::from_bytes(rand::random());
+    let admin_secret = JwtSecret::from_bytes(rand::random());
     let dir = std::env::temp_dir().join(format!("executionbackup-dev-{}", std::process::id()));
     let secret_path = dir.join("jwt.hex");
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&secret_path, format!("0x{}\n", secret.to_hex())))
-        .map_err(|source| DevError::Secret {
-            path: secret_path.clone(),
+    let admin_secret_path = dir.join("admin-jwt.hex");
+    std::fs::create_dir_all(&dir).map_err(|source| DevError::Secret {
+        path: dir.clone(),
+        source,
+    })?;
+    for (path, s) in [(&secret_path, &secret), (&admin_secret_path, &admin_secret)] {
+        write_private(path, &format!("0x{}\n", s.to_hex())).map_err(|source| DevError::Secret {
+            path: path.clone(),
             source,
         })?;
+    }
     let loopback: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut els = Vec::new();
     for (i, name) in ["el-1", "el-2", "el-3-switchable"].into_iter().enumerate() {
@@ -70,13 +80,25 @@ pub async fn start_nodes(default_timeout: Duration) -> Result<DevNodes, DevError
     Ok(DevNodes {
         secret,
         secret_path,
+        admin_secret,
+        admin_secret_path,
         els,
         control,
         nodes,
     })
 }
 
-/// A token for the CL side, valid for about a minute.
+/// Writes a secret readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+}
+
+/// A token for the CL side (or, with the admin secret, for the REST API), valid for about a
+/// minute.
 pub fn fresh_token(secret: &JwtSecret) -> String {
     let iat = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -97,6 +119,7 @@ pub fn banner(dev: &DevNodes, settings: &Settings, proxy_url: &str) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "executionbackup".into());
     let secret = dev.secret_path.display();
+    let admin_secret = dev.admin_secret_path.display();
     let els: Vec<String> = dev
         .els
         .iter()
@@ -109,6 +132,7 @@ executionbackup --dev\n\
   proxy (CL side):   {proxy_url}   (metrics: GET {proxy_url}/metrics)\n\
   mock ELs:          {els}\n\
   JWT secret:        {secret}\n\
+  admin JWT secret:  {admin_secret}   (REST API: /recheck, /add_nodes, /remove_nodes)\n\
   el-3 control API:  {control}\n\
 \n\
 Send a newPayload through the vote (token valid 60 s; `{exe} --print-token --jwt-secret {secret}` makes a new one):\n\
@@ -119,10 +143,15 @@ Make el-3 answer INVALID, then send the same request again: the answer turns to 
 \n\
 curl -s -X POST {control}/behaviour -d '{{\"status\":\"INVALID\"}}'\n\
 \n\
+Probe every node now through the REST API (admin token; `{exe} --print-token --admin --admin-jwt-secret {admin_secret}` makes a new one):\n\
+\n\
+curl -s {proxy_url}/recheck -H 'Authorization: Bearer {admin_token}'\n\
+\n\
 Majority {majority}, per-node timeout {timeout} ms. Ctrl-C stops everything.\n",
         els = els.join(", "),
         control = dev.control.url(),
         token = fresh_token(&dev.secret),
+        admin_token = fresh_token(&dev.admin_secret),
         majority = settings.fcu_majority,
         timeout = settings.default_timeout.as_millis(),
     )
@@ -134,6 +163,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let dev = start_nodes(settings.default_timeout).await?;
+    settings.admin_secret = Some(dev.admin_secret.clone());
     if settings.metrics.is_some_and(|m| m.port() == 7070) {
         // Keep the default metrics port free for a real instance on the same machine.
         settings.metrics = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -151,5 +181,6 @@ pub async fn run(
     shutdown.await;
     running.shutdown().await;
     let _ = std::fs::remove_file(&dev.secret_path);
+    let _ = std::fs::remove_file(&dev.admin_secret_path);
     Ok(())
 }

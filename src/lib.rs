@@ -32,6 +32,7 @@ pub mod reply;
 pub mod routing;
 pub mod rpc;
 pub mod server;
+pub mod trust;
 pub mod upstream;
 pub mod vote;
 pub mod wait;

@@ -47,8 +47,13 @@ fn main() -> ExitCode {
 }
 
 fn print_token(cli: &Cli) -> ExitCode {
-    let Some(path) = cli.jwt_secret.as_deref() else {
-        eprintln!("executionbackup: --print-token needs --jwt-secret");
+    let (path, flag) = if cli.admin {
+        (cli.admin_jwt_secret.as_deref(), "--admin-jwt-secret")
+    } else {
+        (cli.jwt_secret.as_deref(), "--jwt-secret")
+    };
+    let Some(path) = path else {
+        eprintln!("executionbackup: --print-token needs {flag}");
         return ExitCode::from(2);
     };
     match eb_transport::JwtSecret::from_file(path) {
@@ -87,6 +92,7 @@ async fn run(
     nodes: Vec<config::NodeConfig>,
 ) -> anyhow::Result<()> {
     let listen = settings.listen;
+    executionbackup::server::check_fd_limit(&settings, nodes.len());
     let running = app::start(
         TokioNet,
         Arc::new(SystemClock),

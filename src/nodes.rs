@@ -83,7 +83,7 @@ impl<N: Network> NodeSet<N> {
         let mut guard = self.nodes.write().unwrap_or_else(|p| p.into_inner());
         let mut list: Vec<Arc<Node<N>>> = guard.iter().cloned().collect();
         for node in new {
-            if list.iter().any(|n| n.url() == node.url()) {
+            if list.iter().any(|n| n.spec.same_el(&node.spec)) {
                 return Err(SetError::Duplicate(node.url().to_owned()));
             }
             list.push(node);

@@ -85,6 +85,12 @@ impl<N: Network> Upstream<N> {
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // Marks every request as this process's own, so a node entry that leads back here is
+        // recognised (see crate::trust).
+        headers.insert(
+            crate::trust::LOOP_HEADER,
+            HeaderValue::from_static(crate::trust::loop_marker()),
+        );
         Self {
             net,
             host: spec.host.clone(),

@@ -1,4 +1,4 @@
-//! Node set changes through the REST API: authenticated only, atomic, and no request is lost
+//! Node set changes through the REST API: admin token only, atomic, and no request is lost
 //! while they happen.
 mod mocknet;
 
@@ -8,7 +8,7 @@ use mocknet::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_need_the_engine_jwt() {
+async fn changes_need_the_admin_jwt() {
     let els = mocks(2).await;
     let running = proxy(&plain(&els[..1]), settings()).await;
     let cl = Cl::new(running.url());
@@ -23,7 +23,7 @@ async fn changes_need_the_engine_jwt() {
     assert_eq!(cl.get("/recheck", false).await.0, 401);
     assert_eq!(running.proxy.nodes.snapshot().len(), 1);
 
-    let (status, body) = cl.post("/add_nodes", add, true).await;
+    let (status, body) = cl.admin_post("/add_nodes", add).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["alive_nodes"].as_array().map(Vec::len), Some(2));
     assert!(body["recheck_time"].is_u64());
@@ -34,12 +34,12 @@ async fn changes_need_the_engine_jwt() {
         json!({"nodez": 1}),
         json!({"nodes": [els[1].url()]}),
     ] {
-        let (status, body) = cl.post("/add_nodes", bad.clone(), true).await;
+        let (status, body) = cl.admin_post("/add_nodes", bad.clone()).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"].is_string());
     }
     let secret_file = json!({"nodes": ["http://127.0.0.1:1#jwt-secret=/etc/hostname"]});
-    let (status, body) = cl.post("/add_nodes", secret_file, true).await;
+    let (status, body) = cl.admin_post("/add_nodes", secret_file).await;
     assert_eq!(status, 400);
     let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     if !hostname.trim().is_empty() {
@@ -50,12 +50,12 @@ async fn changes_need_the_engine_jwt() {
     }
     assert_eq!(running.proxy.nodes.snapshot().len(), 2);
     let (status, body) = cl
-        .post("/remove_nodes", json!({"nodes": [els[0].url()]}), true)
+        .admin_post("/remove_nodes", json!({"nodes": [els[0].url()]}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["primary_node"], els[1].url());
     let (status, _) = cl
-        .post("/remove_nodes", json!({"nodes": [els[1].url()]}), true)
+        .admin_post("/remove_nodes", json!({"nodes": [els[1].url()]}))
         .await;
     assert_eq!(status, 400, "the last node cannot be removed");
 }
@@ -81,19 +81,19 @@ async fn add_and_remove_under_concurrent_traffic_lose_nothing() {
     };
     for round in 0..10 {
         let (status, body) = cl
-            .post("/add_nodes", json!({"nodes": [els[2].url()]}), true)
+            .admin_post("/add_nodes", json!({"nodes": [els[2].url()]}))
             .await;
         assert_eq!(status, 200, "round {round}: {body}");
         let (status, body) = cl
-            .post("/remove_nodes", json!({"nodes": [els[0].url()]}), true)
+            .admin_post("/remove_nodes", json!({"nodes": [els[0].url()]}))
             .await;
         assert_eq!(status, 200, "round {round}: {body}");
         let (status, body) = cl
-            .post("/add_nodes", json!({"nodes": [els[0].url()]}), true)
+            .admin_post("/add_nodes", json!({"nodes": [els[0].url()]}))
             .await;
         assert_eq!(status, 200, "round {round}: {body}");
         let (status, body) = cl
-            .post("/remove_nodes", json!({"nodes": [els[2].url()]}), true)
+            .admin_post("/remove_nodes", json!({"nodes": [els[2].url()]}))
             .await;
         assert_eq!(status, 200, "round {round}: {body}");
     }

@@ -1,7 +1,11 @@
 //! Fifty-odd malformed and hostile requests against the shipped binary, each with its exact
 //! answer; afterwards a normal request still works and the resident memory has not grown.
+//! Then the trust-boundary cases: admin calls with the wrong kind of token, aliases and the
+//! proxy's own address on `/add_nodes`, a request carrying the proxy's own loop marker, and
+//! bodies that never finish.
 mod mocknet;
 mod processes;
+mod relay;
 
 use std::process::Command;
 use std::time::Duration;
@@ -267,11 +271,16 @@ async fn hostile_requests_get_exact_answers_and_leave_no_trace() {
             .collect::<String>(),
     )
     .expect("secret");
+    let admin_file = write_secret(&dir, "admin.hex", &ADMIN_SECRET);
+    // The first EL is reached through a relay, which shows the loop marker the proxy sends.
+    let spy = relay::Relay::start(els[0].addr()).await;
     let mut cmd = Command::new(executionbackup());
     cmd.arg("--nodes")
-        .arg(els.iter().map(|e| e.url()).collect::<Vec<_>>().join(","))
+        .arg(format!("{},{}", spy.url(), els[1].url()))
         .arg("--jwt-secret")
         .arg(&secret_file)
+        .arg("--admin-jwt-secret")
+        .arg(&admin_file)
         .args([
             "--port",
             "0",
@@ -279,6 +288,8 @@ async fn hostile_requests_get_exact_answers_and_leave_no_trace() {
             "off",
             "--max-request-bytes",
             "1048576",
+            "--body-timeout",
+            "1000",
         ])
         .args(["--max-batch", "1024"]);
     let proxy = Proc::spawn(cmd);
@@ -325,9 +336,274 @@ async fn hostile_requests_get_exact_answers_and_leave_no_trace() {
     }
     let last = rss_kib(proxy.pid());
     println!("RSS after the first round {after_first} KiB, after six rounds {last} KiB");
+
+    trust_cases(&client, &url, &spy, els[1].addr().port()).await;
     assert!(after_first > 0);
     assert!(
         last <= after_first + 8 * 1024,
         "RSS grew from {after_first} to {last} KiB"
     );
+}
+
+/// A request-level trust-boundary case and its exact answer.
+struct TrustCase {
+    name: &'static str,
+    method: reqwest::Method,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    status: u16,
+    /// The answer's error: a JSON-RPC error code, or the REST API's text must contain this.
+    error: TrustError,
+}
+
+enum TrustError {
+    Rpc(i64, &'static str),
+    Rest(&'static str),
+}
+
+async fn trust_cases(client: &reqwest::Client, url: &str, spy: &relay::Relay, el_port: u16) {
+    let marker = spy
+        .header_values("x-executionbackup-loop")
+        .pop()
+        .expect("the proxy marks its requests to nodes");
+    let engine = format!("Bearer {}", token());
+    let admin = format!("Bearer {}", admin_token());
+    let own_port = url.rsplit(':').next().unwrap_or_default().to_owned();
+    let json_ct = ("content-type", "application/json".to_owned());
+    let case = |name, method, path, auth: Option<&String>, body: String, status, error| {
+        let mut headers = vec![json_ct.clone()];
+        if let Some(a) = auth {
+            headers.push(("authorization", a.clone()));
+        }
+        TrustCase {
+            name,
+            method,
+            path,
+            headers,
+            body,
+            status,
+            error,
+        }
+    };
+    let nodes = |list: Vec<String>| json!({ "nodes": list }).to_string();
+    let mut cases = vec![
+        case(
+            "recheck with the engine token",
+            reqwest::Method::GET,
+            "/recheck",
+            Some(&engine),
+            String::new(),
+            401,
+            TrustError::Rest("needs a token signed with --admin-jwt-secret"),
+        ),
+        case(
+            "add_nodes with the engine token",
+            reqwest::Method::POST,
+            "/add_nodes",
+            Some(&engine),
+            nodes(vec!["http://127.0.0.1:1".into()]),
+            401,
+            TrustError::Rest("needs a token signed with --admin-jwt-secret"),
+        ),
+        case(
+            "remove_nodes with the engine token",
+            reqwest::Method::POST,
+            "/remove_nodes",
+            Some(&engine),
+            nodes(vec![spy.url()]),
+            401,
+            TrustError::Rest("needs a token signed with --admin-jwt-secret"),
+        ),
+        case(
+            "recheck without a token",
+            reqwest::Method::GET,
+            "/recheck",
+            None,
+            String::new(),
+            401,
+            TrustError::Rest("missing Authorization header"),
+        ),
+        case(
+            "add_nodes: localhost alias of a node",
+            reqwest::Method::POST,
+            "/add_nodes",
+            Some(&admin),
+            nodes(vec![format!("http://localhost:{el_port}")]),
+            400,
+            TrustError::Rest("same execution client"),
+        ),
+        case(
+            "add_nodes: another path to a node",
+            reqwest::Method::POST,
+            "/add_nodes",
+            Some(&admin),
+            nodes(vec![format!("http://127.0.0.1:{el_port}/x")]),
+            400,
+            TrustError::Rest("same execution client"),
+        ),
+        case(
+            "add_nodes: the proxy itself",
+            reqwest::Method::POST,
+            "/add_nodes",
+            Some(&admin),
+            nodes(vec![format!("http://127.0.0.1:{own_port}")]),
+            400,
+            TrustError::Rest("own address"),
+        ),
+        case(
+            "add_nodes: the proxy itself as localhost",
+            reqwest::Method::POST,
+            "/add_nodes",
+            Some(&admin),
+            nodes(vec![format!("http://localhost:{own_port}/")]),
+            400,
+            TrustError::Rest("own address"),
+        ),
+        case(
+            "engine call with the loop marker",
+            reqwest::Method::POST,
+            "/",
+            Some(&engine),
+            String::from_utf8(rpc("eth_chainId")).expect("utf8"),
+            508,
+            TrustError::Rpc(-32000, "request loop"),
+        ),
+        case(
+            "loop marker without a token",
+            reqwest::Method::POST,
+            "/",
+            None,
+            String::from_utf8(rpc("eth_chainId")).expect("utf8"),
+            508,
+            TrustError::Rpc(-32000, "request loop"),
+        ),
+        case(
+            "admin call with the loop marker",
+            reqwest::Method::GET,
+            "/recheck",
+            Some(&admin),
+            String::new(),
+            508,
+            TrustError::Rpc(-32000, "request loop"),
+        ),
+    ];
+    for c in cases.iter_mut().filter(|c| c.name.contains("loop marker")) {
+        c.headers.push(("x-executionbackup-loop", marker.clone()));
+    }
+    let before = metrics_without_times(client, url).await;
+    for c in &cases {
+        let mut req = client.request(c.method.clone(), format!("{url}{}", c.path));
+        for (k, v) in &c.headers {
+            req = req.header(*k, v.as_str());
+        }
+        if !c.body.is_empty() {
+            req = req.body(c.body.clone());
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, c.status, "{}: {text}", c.name);
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match c.error {
+            TrustError::Rpc(code, words) => {
+                assert_eq!(json["error"]["code"], code, "{}: {text}", c.name);
+                assert_eq!(json["id"], Value::Null, "{}", c.name);
+                let message = json["error"]["message"].as_str().unwrap_or_default();
+                assert!(message.contains(words), "{}: {text}", c.name);
+            }
+            TrustError::Rest(words) => {
+                let message = json["error"].as_str().unwrap_or_default();
+                assert!(message.contains(words), "{}: {text}", c.name);
+            }
+        }
+        assert_eq!(
+            metrics_without_times(client, url).await,
+            before,
+            "{} changed the node set",
+            c.name
+        );
+    }
+
+    // Bodies that never finish, on raw sockets: cut off with 408 after --body-timeout.
+    let addr = url.trim_start_matches("http://").to_owned();
+    for (name, path, auth, framing, sent) in [
+        (
+            "chunked body that never ends",
+            "/",
+            &engine,
+            "Transfer-Encoding: chunked",
+            "1\r\n[\r\n",
+        ),
+        (
+            "body shorter than its Content-Length",
+            "/",
+            &engine,
+            "Content-Length: 100",
+            "[1,2,3",
+        ),
+        (
+            "add_nodes body that never ends",
+            "/add_nodes",
+            &admin,
+            "Transfer-Encoding: chunked",
+            "1\r\n{\r\n",
+        ),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAuthorization: {auth}\r\n{framing}\r\n\r\n{sent}"
+        );
+        let (answer, closed) = raw_exchange_until_closed(&addr, head.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{name}: {answer}");
+        assert!(closed, "{name}: the connection stays open");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        assert_eq!(json["error"]["code"], -32600, "{name}: {answer}");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not received within 1000 ms")),
+            "{name}: {answer}"
+        );
+    }
+}
+
+/// Sends `bytes`, keeps the connection open without sending more, and reads until the proxy
+/// closes it (a failure guard of 20 s, never reached when the proxy does its job).
+async fn raw_exchange_until_closed(addr: &str, bytes: &[u8]) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stream.write_all(bytes).await.expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
+}
+
+async fn metrics_without_times(client: &reqwest::Client, url: &str) -> Value {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let mut report: Value = serde_json::from_str(&text).expect("JSON");
+    report["response_times"] = Value::Null;
+    report
 }

@@ -44,7 +44,7 @@ async fn add_nodes_refuses_a_node_on_another_chain() {
     let running = proxy(&plain(&good), settings()).await;
     let cl = Cl::new(running.url());
     let (status, body) = cl
-        .post("/add_nodes", json!({"nodes": [other.url()]}), true)
+        .admin_post("/add_nodes", json!({"nodes": [other.url()]}))
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(

@@ -1,6 +1,6 @@
 //! The REST API: `GET /metrics` is open and keeps the original report's shape; `GET /recheck`,
-//! `POST /add_nodes` and `POST /remove_nodes` change what the proxy trusts, so they need the
-//! engine JWT, and a bad request changes nothing.
+//! `POST /add_nodes` and `POST /remove_nodes` change what the proxy trusts, so they need a
+//! token signed with the admin secret, and a bad request changes nothing.
 
 mod common;
 
@@ -114,7 +114,7 @@ async fn metrics_is_open_and_keeps_the_original_shape() {
 }
 
 #[tokio::test]
-async fn recheck_needs_the_jwt() {
+async fn recheck_needs_the_admin_jwt() {
     let s = secret(0x02);
     let el = El::start(s.clone()).await;
     let proxy = start_proxy(&s, &[el.url()]).await;
@@ -128,7 +128,7 @@ async fn recheck_needs_the_jwt() {
     );
 
     let probes_before = el.calls("eth_syncing").await.len();
-    let reply = get(&proxy, "/recheck", Some(proxy.bearer())).await;
+    let reply = get(&proxy, "/recheck", Some(proxy.admin_bearer())).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let report = reply.json();
     assert!(report["recheck_time"].is_u64(), "{report}");
@@ -139,7 +139,7 @@ async fn recheck_needs_the_jwt() {
 }
 
 #[tokio::test]
-async fn add_nodes_needs_the_jwt_and_adds_working_nodes() {
+async fn add_nodes_needs_the_admin_jwt_and_adds_working_nodes() {
     let s = secret(0x04);
     let first = El::start(s.clone()).await;
     first
@@ -177,7 +177,7 @@ async fn add_nodes_needs_the_jwt_and_adds_working_nodes() {
         "a refused request changed nothing"
     );
 
-    let reply = post(&proxy, "/add_nodes", Some(proxy.bearer()), &body).await;
+    let reply = post(&proxy, "/add_nodes", Some(proxy.admin_bearer()), &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
         reply.json()["alive_nodes"],
@@ -238,7 +238,7 @@ async fn bad_add_nodes_requests_are_400_and_change_nothing() {
         ("wrong shape", json!(["http://127.0.0.1:1"]).to_string()),
     ];
     for (case, body) in cases {
-        let reply = post(&proxy, "/add_nodes", Some(proxy.bearer()), &body).await;
+        let reply = post(&proxy, "/add_nodes", Some(proxy.admin_bearer()), &body).await;
         assert_json_error(&reply, 400, case);
         assert_eq!(
             without_latencies(&proxy.metrics().await),
@@ -262,7 +262,7 @@ async fn a_refused_add_nodes_request_does_not_settle_the_chain() {
 
     // Two nodes on different chains in one request: refused, nothing added.
     let both = json!({"nodes": [other_chain.url(), mainnet.url()]}).to_string();
-    let reply = post(&proxy, "/add_nodes", Some(proxy.bearer()), &both).await;
+    let reply = post(&proxy, "/add_nodes", Some(proxy.admin_bearer()), &both).await;
     assert_json_error(&reply, 400, "nodes on two chains");
     let metrics = proxy.metrics().await;
     assert_eq!(metrics["dead_nodes"], json!([down]));
@@ -270,7 +270,7 @@ async fn a_refused_add_nodes_request_does_not_settle_the_chain() {
 
     // Nothing from that request was kept, so the mainnet node alone must now be accepted.
     let one = json!({"nodes": [mainnet.url()]}).to_string();
-    let reply = post(&proxy, "/add_nodes", Some(proxy.bearer()), &one).await;
+    let reply = post(&proxy, "/add_nodes", Some(proxy.admin_bearer()), &one).await;
     assert_eq!(
         reply.status,
         200,
@@ -281,7 +281,7 @@ async fn a_refused_add_nodes_request_does_not_settle_the_chain() {
 }
 
 #[tokio::test]
-async fn remove_nodes_needs_the_jwt_and_never_empties_the_set() {
+async fn remove_nodes_needs_the_admin_jwt_and_never_empties_the_set() {
     let s = secret(0x07);
     let els = els(2, &s).await;
     let proxy = start_proxy(&s, &[els[0].url(), els[1].url()]).await;
@@ -305,12 +305,12 @@ async fn remove_nodes_needs_the_jwt_and_never_empties_the_set() {
             json!({"nodes": [els[0].url(), els[1].url()]}).to_string(),
         ),
     ] {
-        let reply = post(&proxy, "/remove_nodes", Some(proxy.bearer()), &bad).await;
+        let reply = post(&proxy, "/remove_nodes", Some(proxy.admin_bearer()), &bad).await;
         assert_json_error(&reply, 400, case);
         assert_eq!(without_latencies(&proxy.metrics().await), before, "{case}");
     }
 
-    let reply = post(&proxy, "/remove_nodes", Some(proxy.bearer()), &body).await;
+    let reply = post(&proxy, "/remove_nodes", Some(proxy.admin_bearer()), &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let metrics = proxy.metrics().await;
     assert_eq!(metrics["alive_nodes"], json!([els[1].url()]));

@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 
 use crate::tap;
 use crate::trace::{Counted, Exchange, Reply};
-use crate::world::{secret, slot_time, Admin, Shared, EL_PORT, EPOCH, PROXY, PROXY_PORT};
+use crate::world::{
+    admin_secret, secret, slot_time, Admin, Shared, EL_PORT, EPOCH, PROXY, PROXY_PORT,
+};
 use crate::{SimClock, TurmoilNet};
 
 /// Longest the client waits for any answer.
@@ -272,8 +274,14 @@ impl Client {
 
     /// POSTs `body` to the proxy with a fresh engine JWT.
     async fn post(&self, path: &str, body: String) -> Result<(StatusCode, Bytes), HttpError> {
+        // The REST API takes the admin secret's tokens only; everything else the engine's.
+        let key = if path == "/" {
+            secret()
+        } else {
+            admin_secret()
+        };
         let token = jwt::sign(
-            &secret(),
+            &key,
             &Claims {
                 iat: self.clock.unix_seconds(),
                 ..Claims::default()

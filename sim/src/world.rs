@@ -44,6 +44,11 @@ pub fn secret() -> JwtSecret {
     JwtSecret::from_bytes([0x5e; 32])
 }
 
+/// The REST API's secret (`--admin-jwt-secret`), which no EL holds.
+pub fn admin_secret() -> JwtSecret {
+    JwtSecret::from_bytes([0xad; 32])
+}
+
 /// Simulated time of `offset` into slot `slot` (slot 1 starts at 12 s; the first 12 s are for
 /// start-up).
 pub fn slot_time(slot: u32, offset: Duration) -> Duration {
@@ -428,6 +433,7 @@ fn proxy_host(
     let settings = Settings {
         listen: SocketAddr::from(([0, 0, 0, 0], PROXY_PORT)),
         metrics: None,
+        admin_secret: Some(admin_secret()),
         fcu_majority: config.majority,
         default_timeout: config.default_timeout,
         payload_timeout: config.payload_timeout,

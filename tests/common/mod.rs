@@ -403,10 +403,16 @@ pub struct Proxy {
     pub http: reqwest::Client,
 }
 
-/// Settings for tests: ephemeral port, defaults otherwise.
+/// The REST API's secret in these tests (`--admin-jwt-secret`): no EL holds it.
+pub fn admin_secret() -> JwtSecret {
+    JwtSecret::from_bytes([0xad; 32])
+}
+
+/// Settings for tests: ephemeral port, the admin API on, defaults otherwise.
 pub fn test_settings() -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_secret: Some(admin_secret()),
         ..Settings::default()
     }
 }
@@ -489,6 +495,11 @@ impl Proxy {
     /// A fresh `Bearer` header value for the CL's secret.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", cl_token(&self.secret, None, None))
+    }
+
+    /// A fresh `Bearer` header value for the REST API's changing calls.
+    pub fn admin_bearer(&self) -> String {
+        format!("Bearer {}", cl_token(&admin_secret(), None, None))
     }
 
     /// POSTs `body` to `path` with the given headers (no Authorization unless given).

@@ -12,15 +12,22 @@ use mock_el::{MockEl, MockElHandle, Status};
 use serde_json::{json, Value};
 
 pub const SECRET: [u8; 32] = [0x5a; 32];
+/// The REST API's secret (`--admin-jwt-secret`): no EL holds it.
+pub const ADMIN_SECRET: [u8; 32] = [0xad; 32];
 
 pub fn secret() -> JwtSecret {
     JwtSecret::from_bytes(SECRET)
+}
+
+pub fn admin_secret() -> JwtSecret {
+    JwtSecret::from_bytes(ADMIN_SECRET)
 }
 
 pub fn settings() -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         health_interval: Duration::from_secs(1),
+        admin_secret: Some(admin_secret()),
         ..Settings::default()
     }
 }
@@ -80,8 +87,17 @@ pub fn plain(els: &[MockElHandle]) -> Vec<(String, &'static str)> {
 }
 
 pub fn token() -> String {
+    token_for(&secret())
+}
+
+/// A token for the REST API's changing calls.
+pub fn admin_token() -> String {
+    token_for(&admin_secret())
+}
+
+pub fn token_for(secret: &JwtSecret) -> String {
     jwt::sign(
-        &secret(),
+        secret,
         &Claims {
             iat: SystemClock.unix_seconds(),
             ..Claims::default()
@@ -104,13 +120,23 @@ impl Cl {
     }
 
     pub async fn post(&self, path: &str, body: Value, auth: bool) -> (u16, Value) {
+        self.post_with(path, body, auth.then(token)).await
+    }
+
+    /// A REST API call signed with the admin secret.
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_with(path, body, Some(admin_token())).await
+    }
+
+    /// POSTs with `token` as the bearer token, if any.
+    pub async fn post_with(&self, path: &str, body: Value, token: Option<String>) -> (u16, Value) {
         let mut req = self
             .http
             .post(format!("{}{path}", self.url))
             .header("content-type", "application/json")
             .body(body.to_string());
-        if auth {
-            req = req.header("authorization", format!("Bearer {}", token()));
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
         }
         let resp = req.send().await.expect("proxy answers");
         let status = resp.status().as_u16();
@@ -122,9 +148,14 @@ impl Cl {
     }
 
     pub async fn get(&self, path: &str, auth: bool) -> (u16, String) {
+        self.get_with(path, auth.then(token)).await
+    }
+
+    /// GETs with `token` as the bearer token, if any.
+    pub async fn get_with(&self, path: &str, token: Option<String>) -> (u16, String) {
         let mut req = self.http.get(format!("{}{path}", self.url));
-        if auth {
-            req = req.header("authorization", format!("Bearer {}", token()));
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
         }
         let resp = req.send().await.expect("proxy answers");
         let status = resp.status().as_u16();

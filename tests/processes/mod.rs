@@ -123,3 +123,50 @@ pub fn addr_after(line: &str, key: &str) -> String {
         .trim_matches('"')
         .to_owned()
 }
+
+/// Writes a 32-byte hex secret readable by its owner only; returns its path.
+pub fn write_secret(dir: &std::path::Path, name: &str, bytes: &[u8; 32]) -> PathBuf {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir).expect("tmp dir");
+    let path = dir.join(name);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .expect("secret file");
+    file.write_all(hex.as_bytes()).expect("write secret");
+    path
+}
+
+/// A fresh temporary folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("eb-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+/// Starts executionbackup with `args` and waits until it listens; returns the process and its
+/// URL. Panics with everything it printed if it does not start.
+pub fn start_eb(cmd: Command) -> (Proc, String) {
+    let proc = Proc::spawn(cmd);
+    let line = proc
+        .wait_for(Duration::from_secs(20), |l| {
+            l.contains("listening for the consensus client")
+        })
+        .unwrap_or_else(|seen| panic!("did not start: {seen:#?}"));
+    let url = format!("http://{}", addr_after(&line, "local_addr="));
+    (proc, url)
+}
+
+/// A port nothing listens on right now (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

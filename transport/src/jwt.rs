@@ -547,6 +547,44 @@ mod tests {
         }
     }
 
+    /// Found by the `jwt_verify` fuzz target: a correctly signed token whose header holds bytes
+    /// that are not UTF-8. Members other than `alg` are not read, so such a header passes when
+    /// `alg` is exactly HS256, and never otherwise.
+    #[test]
+    fn header_bytes_outside_utf8_never_change_the_algorithm() {
+        let signed = |header: &[u8]| {
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(format!(r#"{{"iat":{NOW}}}"#))
+            );
+            let mut mac = secret().mac();
+            mac.update(input.as_bytes());
+            format!(
+                "{input}.{}",
+                URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            )
+        };
+        assert!(verify(
+            &secret(),
+            &signed(b"{\"alg\":\"HS256\",\"typ\":\"JW\x99T\"}"),
+            NOW
+        )
+        .is_ok());
+        for header in [
+            &b"{\"alg\":\"HS2\x9956\"}"[..],
+            b"{\"alg\":\"none\",\"typ\":\"\xff\"}",
+            b"{\"typ\":\"\xff\"}",
+            b"{\"alg\":\"HS256\"\xff}",
+        ] {
+            assert!(
+                verify(&secret(), &signed(header), NOW).is_err(),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
+    }
+
     #[test]
     fn verifier_remembers_the_last_token_but_checks_its_age() {
         let v = Verifier::new(secret());
