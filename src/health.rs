@@ -27,8 +27,8 @@ pub enum Voter {
     /// time again. Kept per kind, so an EL stuck on newPayload that answers forkchoiceUpdated
     /// stays lagging on newPayload.
     Lagging,
-    /// Refused the connection or failed the engine probe. Still sent every voted call, awaited
-    /// like a lagging node.
+    /// Refused the connection or failed the engine probe. Still sent every voted call; its
+    /// answer counts if it is in before the healthy nodes have all answered.
     Down,
 }
 

@@ -2,8 +2,9 @@
 //!
 //! - A **healthy** node is awaited up to its own timeout (the lane measures it from when the
 //!   request is written to the node, so time queued in the proxy is not charged to it).
-//! - A **lagging** or **down** node is awaited only `grace` after the healthy nodes have all
-//!   answered (after the start of the call when there are none).
+//! - A **lagging** node is awaited only `grace` after the healthy nodes have all answered (after
+//!   the start of the call when there are none); a **down** node (refused, or failing the
+//!   probes) only until they have answered. Either one's answer counts if it is in by then.
 //! - A healthy node still silent `check_after` past the latest answer (or the start, when
 //!   nobody answered) is checked on the spot with a cheap engine call on a fresh connection. One
 //!   that fails the check is from then on awaited like a lagging node, so a black-holed EL costs
@@ -118,7 +119,14 @@ pub fn plan(
             .max()
             .unwrap_or(started)
             .max(started);
-        let until = others_done + policy.grace;
+        let lagging_outstanding = nodes
+            .iter()
+            .any(|n| !n.in_full() && n.outstanding() && n.voter != Voter::Down);
+        let until = if lagging_outstanding {
+            others_done + policy.grace
+        } else {
+            others_done
+        };
         if now >= until {
             return done(now);
         }
@@ -235,6 +243,18 @@ mod tests {
         let p = plan(t0, t0, t0 + ms(7500), &nodes, &POLICY);
         assert_eq!((p.decide, p.wake), (false, t0 + ms(300)));
         assert!(plan(t0 + ms(300), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_down_node_is_awaited_only_while_the_healthy_ones_are() {
+        let t0 = Instant::now();
+        let mut nodes = [Waiting::new(Voter::Healthy), Waiting::new(Voter::Down)];
+        assert!(!plan(t0 + ms(5), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        nodes[0].answered_at = Some(t0 + ms(20));
+        assert!(plan(t0 + ms(20), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        // Every node down: answered at once.
+        let all_down = [Waiting::new(Voter::Down), Waiting::new(Voter::Down)];
+        assert!(plan(t0, t0, t0 + ms(7500), &all_down, &POLICY).decide);
     }
 
     #[tokio::test(start_paused = true)]

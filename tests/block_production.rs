@@ -113,11 +113,16 @@ async fn lost_builds_are_replayed() {
         hash(7),
         "{reply}"
     );
-    let replayed = restarted[0].calls_to("engine_forkchoiceUpdated");
+    // Replayed to the first node, in read order, that builds again: which one that is depends
+    // on whether a probe caught the restart, so only the count is fixed.
+    let replayed: Vec<_> = restarted
+        .iter()
+        .flat_map(|el| el.calls_to("engine_forkchoiceUpdated"))
+        .collect();
     assert_eq!(
         replayed.len(),
         1,
-        "the original forkchoiceUpdated was replayed"
+        "the original forkchoiceUpdated was replayed, once"
     );
     assert!(replayed[0].payload_id.is_some());
 }
