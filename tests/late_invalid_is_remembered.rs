@@ -45,6 +45,7 @@ async fn a_late_invalid_turns_the_next_fcu_for_that_head_into_syncing() {
     // el3 goes away: nobody says INVALID in time any more, yet block 2 is never VALID.
     els[2].clear(BehaviourKind::Latency);
     els[2].set_dead(true);
+    wait_refusing(&els[2]).await;
     assert_eq!(status_of(&cl.fcu(2, false).await), "SYNCING");
     assert_eq!(status_of(&cl.new_payload(2).await), "SYNCING", "re-sent");
     // Other blocks are unaffected.

@@ -15,10 +15,16 @@ async fn primary_fails_over_and_does_not_flap_back() {
     assert_eq!(cl.metrics().await["primary_node"], els[0].url());
 
     els[0].set_dead(true);
-    // The read is answered by the other node, transparently.
-    let reply = cl.rpc("eth_chainId", json!([])).await;
-    assert_eq!(reply["result"], "0x539");
-    assert_eq!(cl.metrics().await["primary_node"], els[1].url());
+    // Reads are answered throughout, transparently; once el1's refusal is seen (the mock closes
+    // its connections a moment after being told), el2 is the primary. Waiting for that event
+    // rather than assuming the first read saw it keeps the test free of races.
+    let failed_over = eventually(Duration::from_secs(5), async || {
+        let reply = cl.rpc("eth_chainId", json!([])).await;
+        assert_eq!(reply["result"], "0x539", "{reply}");
+        cl.metrics().await["primary_node"] == els[1].url()
+    })
+    .await;
+    assert!(failed_over);
 
     els[0].set_dead(false);
     let back = eventually(Duration::from_secs(8), async || {
@@ -45,6 +51,9 @@ async fn all_nodes_dead_then_back() {
     let cl = Cl::new(running.url());
     for el in &els {
         el.set_dead(true);
+    }
+    for el in &els {
+        wait_refusing(el).await;
     }
     // Refused connections: the answer is SYNCING, and reads fail.
     cl.new_payload(1).await;

@@ -227,3 +227,14 @@ pub async fn eventually(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits until `el` refuses new connections (a mock told to die stops listening a moment
+/// later, not at once).
+pub async fn wait_refusing(el: &MockElHandle) {
+    let addr = el.addr();
+    let refused = eventually(Duration::from_secs(5), async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(refused, "{addr} still accepts connections");
+}
