@@ -120,7 +120,10 @@ impl<N: Network> Proxy<N> {
             if legacy {
                 waiting.push(Waiting::new(crate::health::Voter::Healthy));
             } else {
-                waiting.push(Waiting::new(node.voter_for(kind)));
+                waiting.push(Waiting {
+                    grace_cap: node.timeout / 4,
+                    ..Waiting::new(node.voter_for(kind))
+                });
             }
             voters.push(Voted {
                 node,

@@ -2,7 +2,8 @@
 //!
 //! - A **healthy** node is awaited up to its own timeout (the lane measures it from when the
 //!   request is written to the node, so time queued in the proxy is not charged to it).
-//! - A **lagging** node is awaited only `grace` after the healthy nodes have all answered (after
+//! - A **lagging** node is awaited only `grace` (at most a quarter of its own timeout) after the
+//!   healthy nodes have all answered (after
 //!   the start of the call when there are none); a **down** node (refused, or failing the
 //!   probes) only until they have answered. Either one's answer counts if it is in by then.
 //! - A healthy node still silent `check_after` past the latest answer (or the start, when
@@ -32,6 +33,9 @@ pub enum Check {
 pub struct Waiting {
     /// How the node was to be awaited when the call was sent.
     pub voter: Voter,
+    /// This node's own limit on the grace (a quarter of its timeout): a grace as long as the
+    /// node's timeout would make lagging mean nothing.
+    pub grace_cap: Duration,
     /// When its reply (or failure) came in.
     pub answered_at: Option<Instant>,
     pub check: Check,
@@ -41,6 +45,7 @@ impl Waiting {
     pub fn new(voter: Voter) -> Self {
         Self {
             voter,
+            grace_cap: Duration::MAX,
             answered_at: None,
             check: Check::NotYet,
         }
@@ -119,14 +124,13 @@ pub fn plan(
             .max()
             .unwrap_or(started)
             .max(started);
-        let lagging_outstanding = nodes
+        let grace = nodes
             .iter()
-            .any(|n| !n.in_full() && n.outstanding() && n.voter != Voter::Down);
-        let until = if lagging_outstanding {
-            others_done + policy.grace
-        } else {
-            others_done
-        };
+            .filter(|n| !n.in_full() && n.outstanding() && n.voter != Voter::Down)
+            .map(|n| policy.grace.min(n.grace_cap))
+            .max()
+            .unwrap_or(Duration::ZERO);
+        let until = others_done + grace;
         if now >= until {
             return done(now);
         }
@@ -246,6 +250,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_grace_is_at_most_a_quarter_of_the_nodes_timeout() {
+        let t0 = Instant::now();
+        let nodes = [
+            answered(Voter::Healthy, t0 + ms(10)),
+            Waiting {
+                grace_cap: ms(50),
+                ..Waiting::new(Voter::Lagging)
+            },
+        ];
+        let p = plan(t0 + ms(10), t0, t0 + ms(7500), &nodes, &POLICY);
+        assert_eq!(p.wake, t0 + ms(60));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_down_node_is_awaited_only_while_the_healthy_ones_are() {
         let t0 = Instant::now();
         let mut nodes = [Waiting::new(Voter::Healthy), Waiting::new(Voter::Down)];
@@ -288,6 +306,7 @@ mod tests {
                         .filter(|t| *t <= now),
                     check: [Check::NotYet, Check::Running, Check::Passed, Check::Failed]
                         [rng.gen_range(0..4)],
+                    grace_cap: ms(rng.gen_range(50..2000)),
                 })
                 .collect();
             let p = plan(now, t0, answer_by, &nodes, &POLICY);
