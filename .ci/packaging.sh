@@ -145,8 +145,12 @@ cat >"$STUB/flake.nix" <<'NIX'
                 then builtins.elemAt flags 1 else manifest.package.name;
               found = builtins.filter (m: (m.package.name or "") == selected) manifests;
               member = if found == [ ] then fail "--package ${selected} is not a workspace member" else builtins.head found;
-              bins = map (b: b.name) (member.bin or [ ])
-                ++ (if src.stubHas "${member.stubDir}/src/main.rs" then [ member.package.name ] else [ ]);
+              # As cargo: src/main.rs is a binary named after the package unless a [[bin]] of
+              # that name is declared.
+              explicitBins = map (b: b.name) (member.bin or [ ]);
+              bins = explicitBins
+                ++ (if src.stubHas "${member.stubDir}/src/main.rs" && !(builtins.elem member.package.name explicitBins)
+                    then [ member.package.name ] else [ ]);
             in
             if unknown != [ ] then fail "buildRustPackage takes no ${toString unknown}"
             else assert need "Cargo.lock" && need "build.rs";
