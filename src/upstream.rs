@@ -118,14 +118,7 @@ impl<N: Network> Upstream<N> {
                 Ok(reply) => return Ok(reply),
             }
         }
-        let sender = self.connect().await?;
-        match self.send(sender, body).await {
-            Ok(reply) => Ok(reply),
-            Err(Attempt::Failed(e)) => Err(e),
-            Err(Attempt::Stale) => Err(UpstreamError::Transport(
-                "connection closed before the response".into(),
-            )),
-        }
+        self.call_fresh(body).await
     }
 
     /// POSTs `body` on a new connection, never a pooled one (the on-the-spot check: a pooled

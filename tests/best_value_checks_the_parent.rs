@@ -6,25 +6,7 @@ mod common;
 
 use common::*;
 use executionbackup::config::{PayloadSelection, Settings};
-use serde_json::{json, Value};
-
-fn built(parent: &str, value: &str, tag: &str) -> Value {
-    let attributes = &fcu_params(8, true)[1];
-    json!({
-        "executionPayload": {
-            "parentHash": parent,
-            "blockHash": hash(9),
-            "timestamp": attributes["timestamp"],
-            "prevRandao": attributes["prevRandao"],
-            "feeRecipient": attributes["suggestedFeeRecipient"],
-            "withdrawals": attributes["withdrawals"],
-            "extraData": tag
-        },
-        "blockValue": value,
-        "blobsBundle": {"commitments": [], "proofs": [], "blobs": []},
-        "shouldOverrideBuilder": false
-    })
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_wrong_parent_with_a_huge_value_is_skipped() {
@@ -41,12 +23,12 @@ async fn a_wrong_parent_with_a_huge_value_is_skipped() {
         )
         .await;
     }
-    let liar = built(
+    let liar = built_payload(
         &hash(0x66),
         "0xffffffffffffffffffffffffffffffff",
         "wrong parent",
     );
-    let honest = built(&hash(8), "0x1", "right parent");
+    let honest = built_payload(&hash(8), "0x1", "right parent");
     els[0].on("engine_getPayloadV3", Reply::result(liar)).await;
     els[1]
         .on("engine_getPayloadV3", Reply::result(honest.clone()))

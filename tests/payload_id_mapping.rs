@@ -15,21 +15,7 @@ const EL_IDS: [&str; 3] = [
 
 /// A payload built for `fcu_params(8, true)`: on block 8, with its attributes.
 fn get_payload_result(tag: &str) -> Value {
-    let attributes = &fcu_params(8, true)[1];
-    json!({
-        "executionPayload": {
-            "parentHash": hash(8),
-            "blockHash": hash(9),
-            "timestamp": attributes["timestamp"],
-            "prevRandao": attributes["prevRandao"],
-            "feeRecipient": attributes["suggestedFeeRecipient"],
-            "withdrawals": attributes["withdrawals"],
-            "extraData": tag
-        },
-        "blockValue": "0x1",
-        "blobsBundle": {"commitments": [], "proofs": [], "blobs": []},
-        "shouldOverrideBuilder": false
-    })
+    built_payload(&hash(8), "0x1", tag)
 }
 
 async fn building_els(s: &eb_transport::JwtSecret) -> Vec<El> {

@@ -102,6 +102,22 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Invariant `invariant` is broken when `x` took longer than `bound`.
+fn too_slow(invariant: u8, x: &Exchange, bound: Duration) -> Result<(), Violation> {
+    if x.took() <= bound {
+        return Ok(());
+    }
+    violation(
+        invariant,
+        x.done,
+        format!(
+            "{x}: took {}ms, bound {}ms",
+            x.took().as_millis(),
+            bound.as_millis()
+        ),
+    )
+}
+
 fn violation(invariant: u8, at: Duration, what: String) -> Result<(), Violation> {
     Err(Violation {
         invariant,
@@ -530,17 +546,8 @@ impl Checker {
             && eligible
                 .iter()
                 .all(|el| prompt_throughout(el) || long_silent(el));
-        let bound = GRACE + SHORT_SLACK;
-        if applies && x.took() > bound {
-            return violation(
-                9,
-                x.done,
-                format!(
-                    "{x}: took {}ms, bound {}ms",
-                    x.took().as_millis(),
-                    bound.as_millis()
-                ),
-            );
+        if applies {
+            return too_slow(9, x, GRACE + SHORT_SLACK);
         }
         Ok(())
     }
@@ -554,18 +561,7 @@ impl Checker {
         } else {
             self.max_timeout + SLACK
         };
-        if x.took() > bound {
-            return violation(
-                3,
-                x.done,
-                format!(
-                    "{x}: took {}ms, bound {}ms",
-                    x.took().as_millis(),
-                    bound.as_millis()
-                ),
-            );
-        }
-        Ok(())
+        too_slow(3, x, bound)
     }
 
     /// Invariant 4.

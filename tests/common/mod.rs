@@ -580,3 +580,23 @@ pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> (Vec<u
         }
     }
 }
+
+/// A getPayloadV3 result built for `fcu_params(8, true)`: on `parent`, with that build's
+/// attributes (a payload the proxy accepts when `parent` is block 8).
+pub fn built_payload(parent: &str, value: &str, tag: &str) -> Value {
+    let attributes = &fcu_params(8, true)[1];
+    json!({
+        "executionPayload": {
+            "parentHash": parent,
+            "blockHash": hash(9),
+            "timestamp": attributes["timestamp"],
+            "prevRandao": attributes["prevRandao"],
+            "feeRecipient": attributes["suggestedFeeRecipient"],
+            "withdrawals": attributes["withdrawals"],
+            "extraData": tag
+        },
+        "blockValue": value,
+        "blobsBundle": {"commitments": [], "proofs": [], "blobs": []},
+        "shouldOverrideBuilder": false
+    })
+}
