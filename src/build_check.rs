@@ -42,22 +42,26 @@ struct Request<'a> {
     params: Vec<&'a RawValue>,
 }
 
+/// A getPayloadV2+ result, read in one pass: the payload's checked fields and the value.
 #[derive(Deserialize)]
 struct Wrapped<'a> {
     #[serde(rename = "executionPayload", default, borrow)]
-    execution_payload: Option<&'a RawValue>,
+    execution_payload: Option<Payload<'a>>,
+    #[serde(rename = "blockValue", default, borrow)]
+    block_value: Option<&'a str>,
 }
 
+/// The checked fields of an execution payload; a missing one never matches.
 #[derive(Deserialize)]
 struct Payload<'a> {
-    #[serde(rename = "parentHash", borrow)]
-    parent_hash: &'a str,
-    #[serde(borrow)]
-    timestamp: &'a str,
-    #[serde(rename = "prevRandao", borrow)]
-    prev_randao: &'a str,
-    #[serde(rename = "feeRecipient", borrow)]
-    fee_recipient: &'a str,
+    #[serde(rename = "parentHash", default, borrow)]
+    parent_hash: Option<&'a str>,
+    #[serde(default, borrow)]
+    timestamp: Option<&'a str>,
+    #[serde(rename = "prevRandao", default, borrow)]
+    prev_randao: Option<&'a str>,
+    #[serde(rename = "feeRecipient", default, borrow)]
+    fee_recipient: Option<&'a str>,
     #[serde(default)]
     withdrawals: Option<Value>,
 }
@@ -77,41 +81,45 @@ pub fn expected(fcu_request: &[u8]) -> Option<Expected> {
     })
 }
 
-/// Checks a getPayload `result` (V1: the payload itself; V2+: `{executionPayload, …}`).
-/// `Err` names the first field that differs.
-pub fn check(expected: &Expected, result: &[u8]) -> Result<(), String> {
-    let wrapped: Wrapped<'_> =
-        serde_json::from_slice(result).map_err(|_| "not a payload".to_owned())?;
-    let payload: Payload<'_> = match wrapped.execution_payload {
-        Some(raw) => serde_json::from_str(raw.get()),
-        None => serde_json::from_slice(result),
-    }
-    .map_err(|_| "not an execution payload".to_owned())?;
-    let differs = |field: &str, got: &str, want: &str| {
+/// Reads a getPayload `result` (V1: the payload itself; V2+: `{executionPayload, blockValue,
+/// …}`) in one pass, checks it against the build request when there is one, and returns its
+/// `blockValue` (empty when it has none). `Err` names the first field that differs.
+pub fn inspect(expected: Option<&Expected>, result: &[u8]) -> Result<String, String> {
+    // V2+ in one pass; a V1 payload (no wrapper) is read again as a payload.
+    let (payload, value) = match serde_json::from_slice::<Wrapped<'_>>(result) {
+        Ok(Wrapped {
+            execution_payload: Some(p),
+            block_value,
+        }) => (Some(p), block_value),
+        Ok(Wrapped { block_value, .. }) => (None, block_value),
+        Err(_) => (None, None),
+    };
+    let value = value.unwrap_or_default().to_owned();
+    let Some(expected) = expected else {
+        return Ok(value);
+    };
+    let payload = match payload {
+        Some(p) => p,
+        None => serde_json::from_slice::<Payload<'_>>(result)
+            .map_err(|_| "not an execution payload".to_owned())?,
+    };
+    let differs = |field: &str, got: Option<&str>, want: &str| {
         Err(format!(
             "{field} is {}, the build asked for {want}",
-            crate::rpc::truncate(got, 80)
+            crate::rpc::truncate(got.unwrap_or("missing"), 80)
         ))
     };
-    if !payload
-        .parent_hash
-        .eq_ignore_ascii_case(&expected.parent_hash)
-    {
+    let same = |got: Option<&str>, want: &str| got.is_some_and(|g| g.eq_ignore_ascii_case(want));
+    if !same(payload.parent_hash, &expected.parent_hash) {
         return differs("parentHash", payload.parent_hash, &expected.parent_hash);
     }
-    if quantity(payload.timestamp).as_deref() != Some(expected.timestamp.as_str()) {
+    if payload.timestamp.and_then(quantity).as_deref() != Some(expected.timestamp.as_str()) {
         return differs("timestamp", payload.timestamp, &expected.timestamp);
     }
-    if !payload
-        .prev_randao
-        .eq_ignore_ascii_case(&expected.prev_randao)
-    {
+    if !same(payload.prev_randao, &expected.prev_randao) {
         return differs("prevRandao", payload.prev_randao, &expected.prev_randao);
     }
-    if !payload
-        .fee_recipient
-        .eq_ignore_ascii_case(&expected.fee_recipient)
-    {
+    if !same(payload.fee_recipient, &expected.fee_recipient) {
         return differs(
             "feeRecipient",
             payload.fee_recipient,
@@ -123,7 +131,7 @@ pub fn check(expected: &Expected, result: &[u8]) -> Result<(), String> {
             return Err("withdrawals differ from the build's".to_owned());
         }
     }
-    Ok(())
+    Ok(value)
 }
 
 /// A hex quantity without leading zeros, lower case.
@@ -171,9 +179,15 @@ mod tests {
     fn a_payload_of_the_build_passes() {
         let e = expected(FCU.as_bytes()).expect("attributes");
         assert_eq!(
-            check(&e, payload("0xaa", "0x064", "0xfe", "0x3").as_bytes()),
-            Ok(())
+            inspect(Some(&e), payload("0xaa", "0x064", "0xfe", "0x3").as_bytes()),
+            Ok("0xffff".to_owned())
         );
+        assert_eq!(
+            inspect(None, br#"{"executionPayload":{},"blockValue":"0x2a"}"#),
+            Ok("0x2a".to_owned()),
+            "no build request: the value only"
+        );
+        assert_eq!(inspect(None, br#"{"blockHash":"0x1"}"#), Ok(String::new()));
     }
 
     #[test]
@@ -185,10 +199,10 @@ mod tests {
             (payload("0xaa", "0x64", "0xff", "0x3"), "feeRecipient"),
             (payload("0xaa", "0x64", "0xfe", "0x4"), "withdrawals"),
         ] {
-            let err = check(&e, p.as_bytes()).expect_err(field);
+            let err = inspect(Some(&e), p.as_bytes()).expect_err(field);
             assert!(err.starts_with(field), "{err}");
         }
-        assert!(check(&e, b"[]").is_err());
+        assert!(inspect(Some(&e), b"[]").is_err());
     }
 
     #[test]

@@ -276,24 +276,12 @@ impl<N: Network> Proxy<N> {
         self.metrics
             .vote(kind.label(), status_label, decision.reason.as_str());
 
-        let each: Vec<String> = voters
-            .iter()
-            .map(|v| match &v.reply {
-                Some(r) => format!(
-                    "{}={}{} in {}us",
-                    v.node.url(),
-                    r.parsed.describe(),
-                    if v.catching_up { " (catching up)" } else { "" },
-                    r.latency.as_micros()
-                ),
-                None => format!("{}=not in by the decision", v.node.url()),
-            })
-            .collect();
+        let answers = Answers(voters);
         tracing::debug!(
             method = &*call.method,
             decided = status_label,
             reason = decision.reason.as_str(),
-            answers = %each.join("; "),
+            answers = %answers,
             "voted"
         );
         if decision.disagreement {
@@ -301,7 +289,7 @@ impl<N: Network> Proxy<N> {
                 method = &*call.method,
                 decided = status_label,
                 reason = decision.reason.as_str(),
-                answers = %each.join("; "),
+                answers = %answers,
                 "execution clients disagree"
             );
         }
@@ -385,6 +373,31 @@ impl<N: Network> Proxy<N> {
             .collect();
         let fcu_seq = self.fcu_seq.load(Ordering::Acquire);
         (!builds.is_empty()).then(|| self.payloads.insert(builds, call.bytes.clone(), fcu_seq))
+    }
+}
+
+/// Every voter's answer, for a log line (formatted only when the line is written).
+struct Answers<'a, N: Network>(&'a [Voted<N>]);
+
+impl<N: Network> std::fmt::Display for Answers<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            match &v.reply {
+                Some(r) => write!(
+                    f,
+                    "{}={}{} in {}us",
+                    v.node.url(),
+                    r.parsed,
+                    if v.catching_up { " (catching up)" } else { "" },
+                    r.latency.as_micros()
+                )?,
+                None => write!(f, "{}=not in by the decision", v.node.url())?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -474,7 +487,7 @@ mod late {
                     tracing::debug!(
                         node = node.url(),
                         method = &*method,
-                        answer = %r.parsed.describe(),
+                        answer = %r.parsed,
                         latency_us = r.latency.as_micros() as u64,
                         "do-not-use node answered (not a vote)"
                     );
@@ -503,7 +516,7 @@ mod late {
                         node = node.url(),
                         method = &*method,
                         block = block_hash.as_deref().unwrap_or("?"),
-                        answer = %reply.parsed.describe(),
+                        answer = %reply.parsed,
                         told = decided.map_or("an error", Status::as_str),
                         latency_ms = reply.latency.as_millis() as u64,
                         "late answer disagrees with what the consensus client was told"

@@ -239,9 +239,14 @@ impl Health {
         *self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies one engine-path event; logs a change once, when it happens. Returns the state
-    /// before, when it changed.
-    pub fn engine_event(&self, url: &str, event: EngineEvent, why: &str) -> Option<Engine> {
+    /// Applies one engine-path event; logs a change once, when it happens (`why` is only
+    /// formatted then). Returns the state before, when it changed.
+    pub fn engine_event(
+        &self,
+        url: &str,
+        event: EngineEvent,
+        why: impl std::fmt::Display,
+    ) -> Option<Engine> {
         let (old, new) = {
             let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
             let old = *engine;
@@ -266,9 +271,9 @@ impl Health {
             )
         };
         if new.worst() > old.worst() {
-            tracing::warn!(node = url, from = %describe(old), to = %describe(new), reason = why, "node demoted on the engine path");
+            tracing::warn!(node = url, from = %describe(old), to = %describe(new), reason = %why, "node demoted on the engine path");
         } else {
-            tracing::info!(node = url, from = %describe(old), to = %describe(new), reason = why, "node engine state changed");
+            tracing::info!(node = url, from = %describe(old), to = %describe(new), reason = %why, "node engine state changed");
         }
         Some(old)
     }

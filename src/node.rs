@@ -182,7 +182,7 @@ impl<N: Network> Node<N> {
                 mpsc::error::TrySendError::Closed(job) => (job, UpstreamError::Gone),
             };
             self.health
-                .engine_event(self.url(), EngineEvent::Skipped, &why.to_string());
+                .engine_event(self.url(), EngineEvent::Skipped, &why);
             let _ = job.reply.send(LaneReply {
                 parsed: Parsed::Nothing(why.to_string()),
                 in_time: false,
@@ -359,12 +359,8 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
         }
     };
     let in_time = !matches!(event, Some(EngineEvent::MissedDeadline(_)));
-    let why = match &parsed {
-        Parsed::Nothing(why) => why.clone(),
-        other => other.describe(),
-    };
     if let Some(event) = event {
-        ctx.health.engine_event(&ctx.url, event, &why);
+        ctx.health.engine_event(&ctx.url, event, &parsed);
     }
     LaneReply {
         parsed,

@@ -39,12 +39,6 @@ pub enum PayloadSelection {
     BestValue,
 }
 
-#[derive(Deserialize)]
-struct BlockValue<'a> {
-    #[serde(rename = "blockValue", borrow)]
-    block_value: Option<Cow<'a, str>>,
-}
-
 /// One building node's answer so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Got {
@@ -307,8 +301,9 @@ fn judge<N: Network>(
     };
     match result_bytes(call, out) {
         Ok(result) => {
-            if let Some(expected) = expected {
-                if let Err(why) = build_check::check(expected, &result) {
+            let value = match build_check::inspect(expected, &result) {
+                Ok(value) => value,
+                Err(why) => {
                     tracing::warn!(
                         node = node.url(),
                         reason = %why,
@@ -316,8 +311,7 @@ fn judge<N: Network>(
                     );
                     return (Got::Mismatch, None, None);
                 }
-            }
-            let value = block_value(&result);
+            };
             (
                 Got::Good {
                     value,
@@ -343,13 +337,6 @@ fn result_bytes(call: &Call, out: Out) -> Result<Bytes, Option<RpcError>> {
             Err(_) => Err(None),
         },
     }
-}
-
-fn block_value(result: &[u8]) -> String {
-    serde_json::from_slice::<BlockValue<'_>>(result)
-        .ok()
-        .and_then(|v| v.block_value.map(Cow::into_owned))
-        .unwrap_or_default()
 }
 
 /// Compares two hex QUANTITYs of any size; anything unparseable is the smallest.
@@ -413,12 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn block_values_are_read_from_results() {
-        assert_eq!(
-            block_value(br#"{"executionPayload":{},"blockValue":"0x2a"}"#),
-            "0x2a"
-        );
-        assert_eq!(block_value(br#"{"blockHash":"0x1"}"#), "");
+    fn request_ids_are_read_raw() {
         assert_eq!(
             request_id(br#"{"jsonrpc":"2.0","id":"x","method":"m"}"#),
             "\"x\""

@@ -58,8 +58,11 @@ impl Parsed {
             _ => None,
         }
     }
+}
 
-    pub fn describe(&self) -> String {
+/// How the answer reads in a log line (formatted only when the line is written).
+impl std::fmt::Display for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Parsed::Status {
                 status,
@@ -67,17 +70,17 @@ impl Parsed {
                 validation_error,
                 ..
             } => {
-                let mut s = status.as_str().to_owned();
+                f.write_str(status.as_str())?;
                 if let Some(h) = latest_valid_hash {
-                    s.push_str(&format!(" lvh={h}"));
+                    write!(f, " lvh={h}")?;
                 }
                 if let Some(e) = validation_error {
-                    s.push_str(&format!(" error={:?}", rpc::truncate(e, 120)));
+                    write!(f, " error={:?}", rpc::truncate(e, 120))?;
                 }
-                s
+                Ok(())
             }
-            Parsed::Error(e) => format!("rpc error {e}"),
-            Parsed::Nothing(why) => format!("no answer ({why})"),
+            Parsed::Error(e) => write!(f, "rpc error {e}"),
+            Parsed::Nothing(why) => write!(f, "no answer ({why})"),
         }
     }
 }
