@@ -7,13 +7,6 @@ use executionbackup::payload;
 use mocknet::*;
 use serde_json::{json, Value};
 
-fn payload_id(fcu: &Value) -> String {
-    fcu["result"]["payloadId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no payloadId in {fcu}"))
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_killed_after_forkchoice_updated_still_gives_a_payload() {
     let els = mocks(3).await;

@@ -12,12 +12,7 @@ async fn the_error_is_returned_and_no_fcu_is_replayed() {
     let els = mocks(3).await;
     let running = proxy(&plain(&els), settings()).await;
     let cl = Cl::new(running.url());
-    let fcu = cl.fcu(1, true).await;
-    assert_eq!(status_of(&fcu), "VALID");
-    let id = fcu["result"]["payloadId"]
-        .as_str()
-        .expect("payload id")
-        .to_owned();
+    let id = cl.start_build(1).await;
     for el in &els {
         el.set(Behaviour::rpc_error(-38005, "Unsupported fork").scoped("engine_getPayload"));
     }

@@ -21,12 +21,7 @@ async fn the_other_builders_payload_is_returned() {
     let running = proxy(&plain(&els), settings).await;
     let cl = Cl::new(running.url());
     assert_eq!(status_of(&cl.new_payload(1).await), "VALID");
-    let fcu = cl.fcu(1, true).await;
-    assert_eq!(status_of(&fcu), "VALID");
-    let id = fcu["result"]["payloadId"]
-        .as_str()
-        .expect("payload id")
-        .to_owned();
+    let id = cl.start_build(1).await;
 
     els[0].set(Behaviour::hang().scoped("engine_getPayload"));
     // The bound only keeps a regression from hanging the suite: the old behaviour waited for

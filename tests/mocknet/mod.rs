@@ -184,6 +184,13 @@ impl Cl {
             .await
     }
 
+    /// forkchoiceUpdated on block `n` with payload attributes; the payloadId of the VALID answer.
+    pub async fn start_build(&self, n: u64) -> String {
+        let fcu = self.fcu(n, true).await;
+        assert_eq!(status_of(&fcu), "VALID", "{fcu}");
+        payload_id(&fcu)
+    }
+
     pub async fn metrics(&self) -> Value {
         let (status, text) = self.get("/metrics", false).await;
         assert_eq!(status, 200);
@@ -205,6 +212,14 @@ pub fn new_payload_params(n: u64) -> Value {
 pub fn fcu_params(n: u64, attributes: bool) -> Value {
     let ancestors = [n.saturating_sub(1), n.saturating_sub(2)];
     shapes::fcu_params(&hash, n, ancestors, attributes)
+}
+
+/// The payloadId of a forkchoiceUpdated answer.
+pub fn payload_id(fcu: &Value) -> String {
+    fcu["result"]["payloadId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no payloadId in {fcu}"))
+        .to_owned()
 }
 
 pub fn status_of(response: &Value) -> &str {
