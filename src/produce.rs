@@ -221,7 +221,10 @@ impl<N: Network> Proxy<N> {
                     return (out, got);
                 }
                 Choice::WaitUntil(at) => {
+                    // Biased: an answer and the grace ending at the same instant always resolve
+                    // the same way (an unbiased select picks at random, and a seed must replay).
                     tokio::select! {
+                        biased;
                         Some((rank, out)) = pending.next() => {
                             let (g, payload, error) = judge(call, &building[rank].0, out, expected);
                             first_error = first_error.or(error);
