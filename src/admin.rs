@@ -1,7 +1,7 @@
 //! The REST API kept from the original project: `GET /metrics`, `GET /recheck`,
-//! `POST /add_nodes`, plus `POST /remove_nodes`.
+//! `POST /add_nodes`, plus `POST /remove_nodes` and `GET /disagreements` (the journal).
 //!
-//! `/metrics` is read-only and open. The others change what the proxy trusts, so the server
+//! `/metrics` and `/disagreements` are read-only and open. The others change what the proxy trusts, so the server
 //! requires a token signed with `--admin-jwt-secret` for them, a secret no execution client
 //! holds (the original had no authentication at all; the engine JWT is held by every EL).
 //! A node that reaches an execution client already in the set, or the proxy itself, is refused.
@@ -87,6 +87,33 @@ pub fn prometheus<N: Network>(proxy: &Proxy<N>) -> String {
 
 pub fn metrics_report<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
     report_response(proxy, None)
+}
+
+/// `GET /disagreements?limit=N`: the newest journal records, newest first (default 100).
+pub fn disagreements<N: Network>(proxy: &Proxy<N>, query: Option<&str>) -> HttpResponse {
+    let mut limit = 100;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("limit", n)) => match n.parse::<usize>() {
+                Ok(n) => limit = n.min(crate::journal::RECENT),
+                Err(_) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "limit must be a whole number of records",
+                    )
+                }
+            },
+            _ => return json_error(StatusCode::BAD_REQUEST, "the only parameter is limit=N"),
+        }
+    }
+    let records = proxy.journal.newest(limit);
+    let records: Vec<&crate::journal::Record> = records.iter().map(|r| &**r).collect();
+    let body = serde_json::to_vec(&records).unwrap_or_default();
+    json(StatusCode::OK, Bytes::from(body))
 }
 
 pub async fn recheck<N: Network>(proxy: &Proxy<N>) -> HttpResponse {

@@ -25,6 +25,8 @@ pub enum ConfigError {
     NoNodes,
     #[error("{0}")]
     Invalid(String),
+    #[error("--journal {path}: {reason}")]
+    Journal { path: String, reason: String },
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -104,6 +106,21 @@ pub struct Cli {
     /// others are catching up; raise it to prefer halting over trusting a single EL).
     #[arg(long, env = "EB_MIN_VALID", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_valid: u64,
+
+    /// Count votes per EL process (`node`, the original project's rule) or per client
+    /// implementation (`client`: the ELs reporting one client code in engine_getClientVersionV1
+    /// are one vote; INVALID if any of them says INVALID).
+    #[arg(long, env = "EB_VOTE_BY", value_enum, default_value_t = VoteBy::Node)]
+    pub vote_by: VoteBy,
+
+    /// Also append every disagreement between ELs to this file, as JSON lines (each made
+    /// durable before the next); the newest are always served at GET /disagreements.
+    #[arg(long, env = "EB_JOURNAL")]
+    pub journal: Option<PathBuf>,
+
+    /// Size at which the journal file is renamed to FILE.1 and a new one started.
+    #[arg(long, env = "EB_JOURNAL_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub journal_max_bytes: u64,
 
     /// Which payload engine_getPayload returns when several nodes built one: the primary's, or
     /// the highest blockValue.
@@ -498,6 +515,16 @@ pub enum HealthModel {
     Legacy,
 }
 
+/// Who a vote is counted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum VoteBy {
+    /// One vote per EL process.
+    #[default]
+    Node,
+    /// One vote per client implementation (by the code in engine_getClientVersionV1).
+    Client,
+}
+
 /// Everything the proxy core needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -514,6 +541,9 @@ pub struct Settings {
     pub lag_grace: Duration,
     /// VALID votes needed for a VALID answer.
     pub min_valid: usize,
+    pub vote_by: VoteBy,
+    /// The disagreement journal with its file (`--journal`); `None`: kept in memory only.
+    pub journal: Option<std::sync::Arc<crate::journal::Journal>>,
     pub health_interval: Duration,
     pub max_request_bytes: usize,
     pub max_response_bytes: usize,
@@ -549,6 +579,8 @@ impl Settings {
             payload_selection: cli.payload_selection,
             lag_grace: Duration::from_millis(cli.lag_grace),
             min_valid: usize::try_from(cli.min_valid).unwrap_or(usize::MAX),
+            vote_by: cli.vote_by,
+            journal: None,
             health_interval: Duration::from_secs(cli.health_interval),
             max_request_bytes: cli.max_request_bytes,
             max_response_bytes: cli.max_response_bytes,
@@ -578,6 +610,8 @@ impl Default for Settings {
             payload_selection: PayloadSelection::Primary,
             lag_grace: Duration::from_millis(300),
             min_valid: 1,
+            vote_by: VoteBy::Node,
+            journal: None,
             health_interval: Duration::from_secs(5),
             max_request_bytes: 64 * 1024 * 1024,
             max_response_bytes: 128 * 1024 * 1024,
@@ -598,6 +632,14 @@ impl Default for Settings {
 /// Parses every `--nodes` entry and loads the secrets.
 pub fn load(cli: &Cli) -> Result<(Settings, JwtSecret, Vec<NodeConfig>), ConfigError> {
     let mut settings = Settings::from_cli(cli);
+    if let Some(path) = &cli.journal {
+        let journal = crate::journal::Journal::with_file(path, cli.journal_max_bytes.max(4096))
+            .map_err(|e| ConfigError::Journal {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        settings.journal = Some(std::sync::Arc::new(journal));
+    }
     let secret = cli
         .jwt_secret
         .as_deref()

@@ -14,9 +14,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::block_hash;
-use crate::config::HealthModel;
+use crate::client_id::ClientId;
+use crate::client_vote;
+use crate::config::{HealthModel, VoteBy};
 use crate::deadline;
 use crate::health::{EngineEvent, Sync};
+use crate::journal::{self, NodeAnswer, Record};
 use crate::node::{LaneReply, Node, VotedCall};
 use crate::payload::Build;
 use crate::proxy::{Out, Proxy};
@@ -77,6 +80,11 @@ impl<N: Network> Proxy<N> {
             .unwrap_or(self.settings.default_timeout);
         let answer_by = deadline::answer_by(&call.method, received, longest);
         let block_hash = block_hash::of(call);
+        if kind == Kind::ForkchoiceUpdated && call.has_second_param() {
+            if let Some(head) = block_hash.as_deref() {
+                crate::build_ready::note(&self.metrics, head, &targets);
+            }
+        }
         let seq = self.voted_seq.fetch_add(1, Ordering::AcqRel) + 1;
         let context = Arc::new(VotedCall {
             kind,
@@ -210,6 +218,9 @@ impl<N: Network> Proxy<N> {
             };
             tokio::spawn(late::collect(late::Late {
                 metrics: self.metrics.clone(),
+                journal: self.journal.clone(),
+                clock: self.clock.clone(),
+                reason: decision.reason.as_str(),
                 invalid_blocks: self.invalid_blocks.clone(),
                 seen: self.settings.seen,
                 kind,
@@ -267,7 +278,18 @@ impl<N: Network> Proxy<N> {
             known_invalid: self.settings.health_model == HealthModel::Current
                 && block_hash.is_some_and(|h| self.invalid_blocks.contains(h)),
         };
-        let decision = (self.settings.vote)(kind, &ballots, &rules);
+        let decision = match self.settings.vote_by {
+            VoteBy::Node => (self.settings.vote)(kind, &ballots, &rules),
+            VoteBy::Client => {
+                let clients: Vec<Option<Arc<ClientId>>> =
+                    voters.iter().map(|v| v.node.client()).collect();
+                let codes: Vec<Option<&str>> = clients
+                    .iter()
+                    .map(|c| c.as_deref().map(|c| c.code.as_str()))
+                    .collect();
+                client_vote::decide(self.settings.vote, kind, &ballots, &codes, &rules)
+            }
+        };
         let status_label = match decision.outcome {
             Outcome::Follow { status, .. } => status.as_str(),
             Outcome::Syncing => "SYNCING",
@@ -292,6 +314,7 @@ impl<N: Network> Proxy<N> {
                 answers = %answers,
                 "execution clients disagree"
             );
+            self.journal_vote(call, block_hash, &decision, status_label, voters);
         }
 
         // Learn: who disagreed (with the most common answer), who is behind, which INVALIDs to
@@ -323,6 +346,44 @@ impl<N: Network> Proxy<N> {
             }
         }
         decision
+    }
+
+    /// Records a vote whose answers differed in the journal, and counts each node that
+    /// differed from the decision by reason.
+    fn journal_vote(
+        &self,
+        call: &Call,
+        block_hash: Option<&str>,
+        decision: &Decision,
+        decided: &str,
+        voters: &[Voted<N>],
+    ) {
+        let answers = voters
+            .iter()
+            .map(|v| {
+                if let Some(why) = v.parsed().and_then(|p| journal::reason(p, decided, false)) {
+                    self.metrics.journal_disagreement(v.node.url(), why);
+                }
+                let client = v.node.client();
+                NodeAnswer::of(
+                    v.node.url(),
+                    client.as_deref(),
+                    v.parsed(),
+                    v.reply.as_ref().map(|r| r.latency),
+                    false,
+                    v.catching_up,
+                )
+            })
+            .collect();
+        self.journal.record(Record {
+            at: self.clock.unix_seconds(),
+            kind: "vote",
+            method: call.method.to_string(),
+            block: block_hash.map(str::to_owned),
+            decided: decided.to_owned(),
+            reason: decision.reason.as_str().to_owned(),
+            answers,
+        });
     }
 
     /// What the CL gets for `decision`.
@@ -457,6 +518,10 @@ mod late {
 
     pub(super) struct Late<N: Network> {
         pub metrics: Arc<Metrics>,
+        pub journal: Arc<crate::journal::Journal>,
+        pub clock: eb_transport::SharedClock,
+        /// The vote rule behind what the CL was told.
+        pub reason: &'static str,
         pub invalid_blocks: Arc<InvalidBlocks>,
         pub seen: Option<SeenFn>,
         pub kind: Kind,
@@ -472,6 +537,9 @@ mod late {
     pub(super) async fn collect<N: Network>(late: Late<N>) {
         let Late {
             metrics,
+            journal,
+            clock,
+            reason,
             invalid_blocks,
             seen,
             kind,
@@ -521,6 +589,27 @@ mod late {
                         latency_ms = reply.latency.as_millis() as u64,
                         "late answer disagrees with what the consensus client was told"
                     );
+                    let told = decided.map_or("error", Status::as_str);
+                    if let Some(why) = journal::reason(&reply.parsed, told, true) {
+                        metrics.journal_disagreement(node.url(), why);
+                    }
+                    let client = node.client();
+                    journal.record(Record {
+                        at: clock.unix_seconds(),
+                        kind: "late",
+                        method: method.to_string(),
+                        block: block_hash.clone(),
+                        decided: told.to_owned(),
+                        reason: reason.to_owned(),
+                        answers: vec![NodeAnswer::of(
+                            node.url(),
+                            client.as_deref(),
+                            Some(&reply.parsed),
+                            Some(reply.latency),
+                            true,
+                            false,
+                        )],
+                    });
                 }
                 match (category, block_hash.as_deref()) {
                     (Status::Invalid, Some(hash)) if invalid_blocks.insert(hash, node.id) => {

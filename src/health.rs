@@ -214,6 +214,9 @@ pub struct Health {
     failed_probes: AtomicU64,
     /// Reads outstanding past half their timeout (see `proxy::forward`).
     stalled: AtomicU64,
+    /// The block this node last answered VALID for (newPayload's block or forkchoiceUpdated's
+    /// head): it can build on it.
+    valid_block: Mutex<Option<String>>,
 }
 
 impl Default for Health {
@@ -223,6 +226,23 @@ impl Default for Health {
 }
 
 impl Health {
+    /// Records that the node answered VALID for `block`.
+    pub fn answered_valid(&self, block: &str) {
+        let mut slot = self.valid_block.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_deref() != Some(block) {
+            *slot = Some(block.to_owned());
+        }
+    }
+
+    /// Whether the last block the node answered VALID for is `block`.
+    pub fn knows_valid(&self, block: &str) -> bool {
+        self.valid_block
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            == Some(block)
+    }
+
     /// A new node counts as healthy until shown otherwise: the first probe runs at start-up.
     pub fn new() -> Self {
         Self {
@@ -232,6 +252,7 @@ impl Health {
             latency_us: AtomicU64::new(0),
             failed_probes: AtomicU64::new(0),
             stalled: AtomicU64::new(0),
+            valid_block: Mutex::new(None),
         }
     }
 

@@ -35,6 +35,11 @@ pub struct Metrics {
     late: Mutex<BTreeMap<(String, bool), u64>>,
     /// How each voter's wait ended, per (node, how).
     waits: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Journal records per (node, reason): the node's answer differed from the decision.
+    journal: Mutex<BTreeMap<(String, String), u64>>,
+    /// Whether each node answered VALID for the head of the last forkchoiceUpdated with
+    /// attributes (it can build on it).
+    ready: Mutex<BTreeMap<String, bool>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -98,6 +103,32 @@ impl Metrics {
             .get(&(node.to_owned(), how))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// A node's answer differed from the decision (see [`crate::journal::reason`]).
+    pub fn journal_disagreement(&self, node: &str, reason: String) {
+        bump(&self.journal, (node.to_owned(), reason));
+    }
+
+    /// The count for (node, reason), for tests.
+    pub fn journal_disagreements(&self, node: &str, reason: &str) -> u64 {
+        self.journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(node.to_owned(), reason.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether `node` could build on the head of the latest proposal's forkchoiceUpdated.
+    pub fn set_ready(&self, node: &str, ready: bool) {
+        let mut map = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(node) {
+            Some(r) => *r = ready,
+            None => {
+                map.insert(node.to_owned(), ready);
+            }
+        }
     }
 
     pub fn failover(&self) {
@@ -201,6 +232,32 @@ impl Metrics {
                 out,
                 "eb_vote_waits_total{{node=\"{}\",ended=\"{how}\"}} {n}",
                 escape(node)
+            );
+        }
+
+        out.push_str("# HELP eb_disagreements_total Answers that differed from what the consensus client was told, per node and reason (answer_vs_decision; late_ for late answers); each is in the disagreement journal.\n");
+        out.push_str("# TYPE eb_disagreements_total counter\n");
+        for ((node, reason), n) in self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "eb_disagreements_total{{node=\"{}\",reason=\"{reason}\"}} {n}",
+                escape(node)
+            );
+        }
+
+        out.push_str("# HELP eb_node_ready_to_build 1 when the node had answered VALID for the head of the latest forkchoiceUpdated with payload attributes (it could build the proposal).\n");
+        out.push_str("# TYPE eb_node_ready_to_build gauge\n");
+        for (node, ready) in self.ready.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "eb_node_ready_to_build{{node=\"{}\"}} {}",
+                escape(node),
+                u8::from(*ready)
             );
         }
 

@@ -26,12 +26,13 @@ use eb_transport::{Network, SharedClock, TokenCache};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
+use crate::client_id::ClientId;
 use crate::config::{NodeConfig, NodeSpec};
 use crate::health::{EngineEvent, Health};
 use crate::metrics::Metrics;
 use crate::reply::{self, Parsed};
 use crate::upstream::{Upstream, UpstreamError};
-use crate::vote::Kind;
+use crate::vote::{Kind, Status};
 
 /// Jobs queued per node before new ones are refused (as "no answer" from that node).
 const LANE_DEPTH: usize = 64;
@@ -91,6 +92,8 @@ pub struct Node<N: Network> {
     lane: mpsc::Sender<Job>,
     /// Bounds the calls in flight to this node.
     in_flight: Arc<Semaphore>,
+    /// What the EL reports itself as (`engine_getClientVersionV1`, asked by the probe).
+    client: std::sync::RwLock<Option<Arc<ClientId>>>,
 }
 
 /// What every node of one proxy shares: the network, the clock, metrics and limits.
@@ -151,7 +154,25 @@ impl<N: Network> Node<N> {
             upstream,
             lane,
             in_flight,
+            client: std::sync::RwLock::new(None),
         })
+    }
+
+    /// What the EL last reported itself as, if it did.
+    pub fn client(&self) -> Option<Arc<ClientId>> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records what the EL reports itself as (logged when it changes).
+    pub fn set_client(&self, id: ClientId) {
+        let mut slot = self.client.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_deref() != Some(&id) {
+            tracing::info!(node = self.url(), client = %id, "execution client identified");
+            *slot = Some(Arc::new(id));
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -321,6 +342,9 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
             ctx.health.record_latency(latency);
             ctx.metrics.latency(&ctx.url, latency);
             let parsed = reply::parse_voted(call.kind, &body, &call.id, call.block_hash.as_deref());
+            if let (Some(Status::Valid), Some(block)) = (parsed.status(), &call.block_hash) {
+                ctx.health.answered_valid(block);
+            }
             let event = EngineEvent::Answered {
                 kind: call.kind,
                 status: parsed.status(),

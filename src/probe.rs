@@ -33,6 +33,12 @@ const ETH_SYNCING: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"eth_syncing","p
 const CAPABILITIES: &[u8] =
     br#"{"jsonrpc":"2.0","id":2,"method":"engine_exchangeCapabilities","params":[[]]}"#;
 const CHAIN_ID: &[u8] = br#"{"jsonrpc":"2.0","id":3,"method":"eth_chainId","params":[]}"#;
+const CLIENT_VERSION: &[u8] = concat!(
+    r#"{"jsonrpc":"2.0","id":4,"method":"engine_getClientVersionV1","params":[{"code":"EB","name":"executionbackup","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"","commit":"0x00000000"}]}"#
+)
+.as_bytes();
 
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +49,8 @@ pub struct Probe {
     pub engine: Result<(), String>,
     /// The node's `eth_chainId` answer, when it gave one.
     pub chain_id: Option<String>,
+    /// What the node reports itself as (`engine_getClientVersionV1`), when it did.
+    pub client: Option<crate::client_id::ClientId>,
 }
 
 impl Probe {
@@ -61,8 +69,12 @@ pub async fn probe<N: Network>(node: &Node<N>) -> Probe {
             Err(_) => Err(crate::upstream::UpstreamError::Timeout),
         }
     };
-    let (syncing, caps, chain) =
-        tokio::join!(call(ETH_SYNCING), call(CAPABILITIES), call(CHAIN_ID));
+    let (syncing, caps, chain, version) = tokio::join!(
+        call(ETH_SYNCING),
+        call(CAPABILITIES),
+        call(CHAIN_ID),
+        call(CLIENT_VERSION)
+    );
     let engine = caps
         .map(|_| ())
         .map_err(|e| format!("engine_exchangeCapabilities: {e}"));
@@ -83,10 +95,17 @@ pub async fn probe<N: Network>(node: &Node<N>) -> Probe {
             Ok((Reply::Result(raw), _)) => serde_json::from_str::<String>(raw.get()).ok(),
             _ => None,
         });
+    let client = version
+        .ok()
+        .and_then(|body| match rpc::parse_reply(&body, b"4") {
+            Ok((Reply::Result(raw), _)) => crate::client_id::parse(raw),
+            _ => None,
+        });
     Probe {
         reads,
         engine,
         chain_id,
+        client,
     }
 }
 
@@ -110,6 +129,9 @@ pub async fn probe_all<N: Network>(proxy: &Proxy<N>) -> (Duration, Vec<String>) 
 /// says so.
 pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Option<String> {
     let h = &node.health;
+    if let Some(client) = probe.client.clone() {
+        node.set_client(client);
+    }
     let mut wrong_chain = None;
     if let Err(expected) = proxy.check_chain(probe.chain_id.as_deref()) {
         if !h.wrong_chain() {

@@ -55,6 +55,8 @@ pub struct Proxy<N: Network> {
     pub(crate) fcu_seq: AtomicU64,
     /// Blocks some node called INVALID.
     pub invalid_blocks: Arc<InvalidBlocks>,
+    /// Every disagreement between ELs, newest first (and in `--journal`'s file).
+    pub journal: Arc<crate::journal::Journal>,
     /// Capabilities already warned about (some node lacks them).
     warned_capabilities: Mutex<HashSet<String>>,
     /// The chain every node must be on: the first `eth_chainId` answer seen.
@@ -69,6 +71,10 @@ impl<N: Network> Proxy<N> {
         clock: SharedClock,
         salt: u64,
     ) -> Arc<Self> {
+        let journal = settings
+            .journal
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::journal::Journal::in_memory()));
         Arc::new(Self {
             settings,
             net,
@@ -82,6 +88,7 @@ impl<N: Network> Proxy<N> {
             voted_seq: Arc::new(AtomicU64::new(0)),
             fcu_seq: AtomicU64::new(0),
             invalid_blocks: Arc::new(InvalidBlocks::new()),
+            journal,
             warned_capabilities: Mutex::new(HashSet::new()),
             chain_id: Mutex::new(None),
         })

@@ -124,6 +124,31 @@ impl Call {
         member_str(self.params.as_deref()?, key)
     }
 
+    /// Whether `params` is an array whose second element is present and not `null` (a
+    /// forkchoiceUpdated with payload attributes). Skips params[0] by its brackets only.
+    pub fn has_second_param(&self) -> bool {
+        let Some(raw) = self.params.as_deref() else {
+            return false;
+        };
+        let at = skip_ws(raw, 0);
+        if raw.get(at) != Some(&b'[') {
+            return false;
+        }
+        let at = skip_ws(raw, at + 1);
+        let Some(end) = (match raw.get(at) {
+            Some(b'{' | b'[') => skip_container(raw, at),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let at = skip_ws(raw, end);
+        if raw.get(at) != Some(&b',') {
+            return false;
+        }
+        let at = skip_ws(raw, at + 1);
+        !matches!(raw.get(at), None | Some(b']')) && literal(raw, at, b"null").is_none()
+    }
+
     /// The id to echo in a response: the client's, or `null`.
     pub fn response_id(&self) -> &[u8] {
         self.id.as_deref().unwrap_or(b"null")
@@ -697,6 +722,26 @@ mod tests {
             Item::Call(c) => c,
             Item::Invalid { error, .. } => panic!("expected a call, got {error}"),
         }
+    }
+
+    #[test]
+    fn second_param_present_only_when_not_null() {
+        let has = |params: &str| {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"engine_forkchoiceUpdatedV3","params":{params}}}"#
+            );
+            let Ok(Incoming::Single(item)) = parse_str(&body) else {
+                panic!("single: {body}")
+            };
+            call(&item).has_second_param()
+        };
+        assert!(has(r#"[{"headBlockHash":"0x1"},{"timestamp":"0x1"}]"#));
+        assert!(has(r#"[ {"a":"]}"} , {"t":1} ]"#));
+        assert!(!has(r#"[{"headBlockHash":"0x1"},null]"#));
+        assert!(!has(r#"[{"headBlockHash":"0x1"}, null ]"#));
+        assert!(!has(r#"[{"headBlockHash":"0x1"}]"#));
+        assert!(!has(r#"[]"#));
+        assert!(!has(r#"{"a":1}"#));
     }
 
     #[test]

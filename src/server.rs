@@ -329,6 +329,7 @@ async fn handle<N: Network>(
     let path = req.uri().path().to_owned();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => admin::metrics_report(&proxy),
+        (&Method::GET, "/disagreements") => admin::disagreements(&proxy, req.uri().query()),
         (&Method::GET, "/recheck") => match admin_refusal(&proxy, front, conn, &req) {
             None => admin::recheck(&proxy).await,
             Some(resp) => resp,
@@ -348,7 +349,7 @@ async fn handle<N: Network>(
             }
         }
         (&Method::POST, _) => engine(proxy, conn, req).await,
-        (_, "/metrics" | "/recheck" | "/add_nodes" | "/remove_nodes") => {
+        (_, "/metrics" | "/recheck" | "/add_nodes" | "/remove_nodes" | "/disagreements") => {
             admin::json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => admin::json_error(

@@ -35,7 +35,9 @@ use crate::els::{Fault, Fleet};
 use crate::payloads::SHAPES;
 use crate::proxy_process::Target;
 use crate::report::{MemoryReport, Report};
-use crate::scenarios::{engine, failover, latency, slots, soak, throughput, Ctx, Plan};
+use crate::scenarios::{
+    engine, failover, fault_slots, latency, slots, soak, throughput, Ctx, Plan,
+};
 
 /// Measures an Engine API multiplexer against direct connections to mock execution clients.
 ///
@@ -125,6 +127,8 @@ enum Section {
     Slots,
     /// Failover cost of a killed, black-holed and slow EL.
     Failover,
+    /// Proposal slots with one EL faulty, at the default node timeout (7.5 s).
+    FaultSlots,
 }
 
 fn main() -> ExitCode {
@@ -245,6 +249,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         latency: Vec::new(),
         throughput: Vec::new(),
         failover: Vec::new(),
+        fault_slots: Vec::new(),
         memory: None,
         slots: None,
         soak: None,
@@ -393,6 +398,39 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             // The same proxy stays up: give it time to take EL 0 back.
             tokio::time::sleep(Duration::from_secs(6)).await;
         }
+    }
+
+    // The same faults at the proxy's default node timeout, paced as proposal slots: how many
+    // slots a staker's validator would lose.
+    let slot_faults = plan.fault_slot_faults.clone();
+    for fault in slot_faults
+        .into_iter()
+        .filter(|_| wanted(Section::FaultSlots))
+    {
+        if fault == Fault::Stopped {
+            match (proxy_process::mock_el_binary(), url_mode) {
+                (Some(binary), false) => {
+                    ctx.fleet
+                        .start_process_el(&binary, &ctx.secret_path, args.seed)?;
+                }
+                _ => {
+                    tracing::warn!("no mock-el binary (or a proxy URL given): SIGSTOP skipped");
+                    continue;
+                }
+            }
+        }
+        tracing::info!(
+            els = n,
+            fault = fault.label(),
+            "slots under a fault, default timeouts"
+        );
+        let proxy = ctx
+            .start_proxy(n, "", &format!("slots-{}", fault.label()))
+            .await?;
+        let row = fault_slots::run(&mut ctx, &proxy, n, fault, plan.fault_slots).await?;
+        report.fault_slots.push(row);
+        drop(proxy);
+        ctx.fleet.stop_process_el();
     }
 
     if let Some(secs) = args.soak_secs {

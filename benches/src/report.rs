@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::procfs::{Machine, Memory};
 use crate::scenarios::failover::FailoverRow;
+use crate::scenarios::fault_slots::{self, FaultSlotsRow};
 use crate::scenarios::latency::LatencyRow;
 use crate::scenarios::slots::SlotsResult;
 use crate::scenarios::soak::SoakResult;
@@ -48,6 +49,7 @@ pub struct Report {
     pub latency: Vec<LatencyRow>,
     pub throughput: Vec<ThroughputRow>,
     pub failover: Vec<FailoverRow>,
+    pub fault_slots: Vec<FaultSlotsRow>,
     pub memory: Option<MemoryReport>,
     pub slots: Option<SlotsResult>,
     pub soak: Option<SoakResult>,
@@ -178,6 +180,7 @@ impl Report {
         self.latency_table(&mut md);
         self.throughput_table(&mut md);
         self.failover_table(&mut md);
+        self.fault_slots_table(&mut md);
         self.memory_table(&mut md);
         self.soak_table(&mut md);
         md.push_str("#### Targets\n\n| target | measured | met |\n|---|---|---|\n");
@@ -278,6 +281,37 @@ impl Report {
                 r.delayed,
                 r.failed,
                 r.max_ms
+            );
+        }
+        md.push('\n');
+    }
+
+    fn fault_slots_table(&self, md: &mut String) {
+        let Some(first) = self.fault_slots.first() else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "#### Slots with EL 0 of {} faulty, default node timeout (fcU+attributes, getPayload, newPayload 128 KB, fcU; a slot at most every {} ms; {} slots before the fault)\n",
+            first.els,
+            fault_slots::SLOT_PACE.as_millis(),
+            fault_slots::WARM_SLOTS
+        );
+        md.push_str("| fault | slots | slot p50 ms | slot p99 ms | max ms | past 4 s | engine answers not VALID / failed | reads failed |\n|---|--:|--:|--:|--:|--:|--:|--:|\n");
+        for r in &self.fault_slots {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {} / {} | {} of {} |",
+                r.fault,
+                r.slots,
+                r.slot_latency.p50,
+                r.slot_latency.p99,
+                r.slot_latency.max,
+                r.past_4s,
+                r.answers.not_valid,
+                r.answers.failed,
+                r.reads_failed,
+                r.reads_ok + r.reads_failed
             );
         }
         md.push('\n');

@@ -117,6 +117,16 @@ pub fn check(report: &Report, complete: bool, memory_readable: bool) -> Vec<Stri
             format!("slots: answers {:?}", s.answers),
         );
     }
+    for r in &report.fault_slots {
+        need(
+            r.slots > 0 && r.slot_latency.is_sane(),
+            format!("slots under {}: {} run", r.fault, r.slots),
+        );
+        need(
+            r.answers.all_ok(),
+            format!("slots under {}: answers {:?}", r.fault, r.answers),
+        );
+    }
     if let Some(m) = &report.memory {
         need(m.idle.rss_kb > 0, "idle RSS not read".into());
         if let Some(kb) = m.load_1mb_peak_kb {

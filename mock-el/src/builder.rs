@@ -39,6 +39,7 @@ pub struct MockElBuilder {
     secret: Option<JwtSecret>,
     clock: Option<SharedClock>,
     name: String,
+    code: String,
     seed: u64,
     genesis: Option<B256>,
     settings: Settings,
@@ -52,6 +53,7 @@ impl Default for MockElBuilder {
             secret: None,
             clock: None,
             name: "mock-el".to_string(),
+            code: "MK".to_string(),
             seed: 0,
             genesis: None,
             settings: Settings::default(),
@@ -78,6 +80,13 @@ impl MockElBuilder {
     /// hashes differ between mocks (default `mock-el`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// The client code in `engine_getClientVersionV1` (default `MK`): mocks that share a code
+    /// pose as one client implementation.
+    pub fn client_code(mut self, code: impl Into<String>) -> Self {
+        self.code = code.into();
         self
     }
 
@@ -180,6 +189,7 @@ impl MockElBuilder {
         let dead = settings.dead;
         let shared = Arc::new(Shared {
             name: self.name,
+            code: self.code,
             seed: self.seed,
             instance,
             secret,

@@ -22,6 +22,7 @@ pub(crate) struct Ctx<'s> {
     pub chain: &'s mut Chain,
     pub now: Instant,
     pub name: &'s str,
+    pub code: &'s str,
     pub instance: &'s [u8; 32],
 }
 
@@ -553,7 +554,7 @@ fn bodies_by_range(
 
 #[derive(Serialize)]
 struct ClientVersionOut<'a> {
-    code: &'static str,
+    code: &'a str,
     name: &'a str,
     version: &'static str,
     commit: &'a str,
@@ -564,7 +565,7 @@ fn client_version(ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Result<(), RpcError> 
     write(
         out,
         &[ClientVersionOut {
-            code: "MK",
+            code: ctx.code,
             name: ctx.name,
             version: env!("CARGO_PKG_VERSION"),
             commit: &commit,

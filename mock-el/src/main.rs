@@ -87,6 +87,15 @@ struct Args {
     /// Names are PREFIX-0, PREFIX-1, …
     #[arg(long, env = "MOCK_EL_NAME_PREFIX", default_value = "mock-el")]
     name_prefix: String,
+    /// The client code every EL reports in engine_getClientVersionV1 (EL i takes the i-th of a
+    /// comma-separated list, the last one repeating).
+    #[arg(
+        long,
+        env = "MOCK_EL_CLIENT_CODE",
+        value_delimiter = ',',
+        default_value = "MK"
+    )]
+    client_code: Vec<String>,
     /// Seed of EL i is SEED + i.
     #[arg(long, env = "MOCK_EL_SEED", default_value_t = 0)]
     seed: u64,
@@ -265,6 +274,13 @@ async fn main() -> anyhow::Result<()> {
             .secret(secret.clone())
             .clock(Arc::new(SystemClock))
             .name(format!("{}-{i}", args.name_prefix))
+            .client_code(
+                args.client_code
+                    .get(usize::from(i))
+                    .or(args.client_code.last())
+                    .cloned()
+                    .unwrap_or_else(|| "MK".into()),
+            )
             .seed(args.seed.wrapping_add(u64::from(i)))
             .chain_id(args.chain_id)
             .block_value(args.block_value)

@@ -37,6 +37,8 @@ pub(crate) struct State {
 
 pub(crate) struct Shared {
     pub name: String,
+    /// The client code in `engine_getClientVersionV1`.
+    pub code: String,
     pub seed: u64,
     pub instance: [u8; 32],
     pub secret: JwtSecret,

@@ -292,6 +292,7 @@ fn answer(
             chain,
             now: Instant::now(),
             name: &shared.name,
+            code: &shared.code,
             instance: &shared.instance,
         };
         let mut one = |item: &Item<'_>, out: &mut Vec<u8>| match item {

@@ -4,11 +4,13 @@
 //! * [`engine`]: forkchoiceUpdated (with and without attributes) and getPayload.
 //! * [`throughput`]: eth_ reads at several concurrencies.
 //! * [`failover`]: what one faulty EL costs while traffic flows.
+//! * [`fault_slots`]: proposal slots with one EL faulty, at the default node timeout.
 //! * [`slots`]: thousands of slots back to back, watching memory and file descriptors.
 //! * [`soak`]: slot-paced traffic with random EL faults for a long while.
 
 pub mod engine;
 pub mod failover;
+pub mod fault_slots;
 pub mod latency;
 pub mod slots;
 pub mod soak;
@@ -44,6 +46,9 @@ pub struct Plan {
     pub failover: failover::Timing,
     /// Slots run back to back for the memory-growth check.
     pub slots: usize,
+    /// Slots run under each fault at the default node timeout, and the faults.
+    pub fault_slots: usize,
+    pub fault_slot_faults: Vec<crate::els::Fault>,
 }
 
 impl Plan {
@@ -64,6 +69,13 @@ impl Plan {
                 read_period: Duration::from_millis(10),
             },
             slots: 10_000,
+            fault_slots: 12,
+            fault_slot_faults: vec![
+                crate::els::Fault::Stopped,
+                crate::els::Fault::BlackHole,
+                crate::els::Fault::StuckOnNewPayload,
+                crate::els::Fault::SlowReads(Duration::from_secs(9)),
+            ],
         }
     }
 
@@ -84,6 +96,8 @@ impl Plan {
                 read_period: Duration::from_millis(10),
             },
             slots: 200,
+            fault_slots: 2,
+            fault_slot_faults: vec![crate::els::Fault::StuckOnNewPayload],
         }
     }
 }
