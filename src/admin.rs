@@ -220,6 +220,7 @@ pub async fn add_nodes<N: Network>(
     for (node, result) in nodes.iter().zip(results) {
         tracing::info!(node = node.url(), "node added through the API");
         let _ = probe::apply(proxy, node, result);
+        proxy.warm_up(node, "added");
     }
     proxy.nodes.primary();
     report_response(

@@ -118,6 +118,15 @@ pub struct Cli {
     #[arg(long, env = "EB_JOURNAL")]
     pub journal: Option<PathBuf>,
 
+    /// newPayloads remembered for ELs that come back (or are added) and missed them; they are
+    /// replayed to such an EL in order, then the latest forkchoiceUpdated. 0 turns it off.
+    #[arg(long, env = "EB_KEEP_WARM", default_value_t = 64)]
+    pub keep_warm: usize,
+
+    /// Most megabytes of newPayload requests remembered for --keep-warm.
+    #[arg(long, env = "EB_KEEP_WARM_MB", default_value_t = 16)]
+    pub keep_warm_mb: usize,
+
     /// Size at which the journal file is renamed to FILE.1 and a new one started.
     #[arg(long, env = "EB_JOURNAL_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub journal_max_bytes: u64,
@@ -542,6 +551,9 @@ pub struct Settings {
     /// VALID votes needed for a VALID answer.
     pub min_valid: usize,
     pub vote_by: VoteBy,
+    /// newPayloads remembered for nodes that missed them, and their byte bound.
+    pub keep_warm: usize,
+    pub keep_warm_bytes: usize,
     /// The disagreement journal with its file (`--journal`); `None`: kept in memory only.
     pub journal: Option<std::sync::Arc<crate::journal::Journal>>,
     pub health_interval: Duration,
@@ -580,6 +592,8 @@ impl Settings {
             lag_grace: Duration::from_millis(cli.lag_grace),
             min_valid: usize::try_from(cli.min_valid).unwrap_or(usize::MAX),
             vote_by: cli.vote_by,
+            keep_warm: cli.keep_warm,
+            keep_warm_bytes: cli.keep_warm_mb.saturating_mul(1024 * 1024),
             journal: None,
             health_interval: Duration::from_secs(cli.health_interval),
             max_request_bytes: cli.max_request_bytes,
@@ -611,6 +625,8 @@ impl Default for Settings {
             lag_grace: Duration::from_millis(300),
             min_valid: 1,
             vote_by: VoteBy::Node,
+            keep_warm: 64,
+            keep_warm_bytes: 16 * 1024 * 1024,
             journal: None,
             health_interval: Duration::from_secs(5),
             max_request_bytes: 64 * 1024 * 1024,

@@ -93,6 +93,7 @@ impl<N: Network> Proxy<N> {
             seq,
             newest: self.voted_seq.clone(),
         });
+        self.recent.remember(&context, &call.bytes);
         // Queue on every lane under one lock, so every lane sees one order.
         let queued: Vec<(Arc<Node<N>>, oneshot::Receiver<LaneReply>)> = {
             let _order = self.enqueue.lock().unwrap_or_else(|p| p.into_inner());

@@ -217,6 +217,10 @@ pub struct Health {
     /// The block this node last answered VALID for (newPayload's block or forkchoiceUpdated's
     /// head): it can build on it.
     valid_block: Mutex<Option<String>>,
+    /// The newest newPayload (by sequence number) this node answered VALID, INVALID or
+    /// ACCEPTED: it has that block, or knows it is bad. What it missed after it is replayed
+    /// to it when it comes back ([`crate::warm`]).
+    known_new_payload: AtomicU64,
 }
 
 impl Default for Health {
@@ -232,6 +236,16 @@ impl Health {
         if slot.as_deref() != Some(block) {
             *slot = Some(block.to_owned());
         }
+    }
+
+    /// Records that the node answered newPayload number `seq` with a definite status.
+    pub fn knows_new_payload(&self, seq: u64) {
+        self.known_new_payload.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// See [`Health::knows_new_payload`] (0: none yet).
+    pub fn known_new_payload(&self) -> u64 {
+        self.known_new_payload.load(Ordering::Acquire)
     }
 
     /// Whether the last block the node answered VALID for is `block`.
@@ -253,6 +267,7 @@ impl Health {
             failed_probes: AtomicU64::new(0),
             stalled: AtomicU64::new(0),
             valid_block: Mutex::new(None),
+            known_new_payload: AtomicU64::new(0),
         }
     }
 

@@ -40,6 +40,7 @@ pub mod trust;
 pub mod upstream;
 pub mod vote;
 pub mod wait;
+pub mod warm;
 
 /// Version with the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EB_GIT_COMMIT"), ")");

@@ -94,6 +94,8 @@ pub struct Node<N: Network> {
     in_flight: Arc<Semaphore>,
     /// What the EL reports itself as (`engine_getClientVersionV1`, asked by the probe).
     client: std::sync::RwLock<Option<Arc<ClientId>>>,
+    /// A warm-up ([`crate::warm`]) is running.
+    pub warming: std::sync::atomic::AtomicBool,
 }
 
 /// What every node of one proxy shares: the network, the clock, metrics and limits.
@@ -155,6 +157,7 @@ impl<N: Network> Node<N> {
             lane,
             in_flight,
             client: std::sync::RwLock::new(None),
+            warming: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -344,6 +347,19 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
             let parsed = reply::parse_voted(call.kind, &body, &call.id, call.block_hash.as_deref());
             if let (Some(Status::Valid), Some(block)) = (parsed.status(), &call.block_hash) {
                 ctx.health.answered_valid(block);
+            }
+            if call.kind == Kind::NewPayload
+                && matches!(
+                    parsed.status(),
+                    Some(
+                        Status::Valid
+                            | Status::Invalid
+                            | Status::InvalidBlockHash
+                            | Status::Accepted
+                    )
+                )
+            {
+                ctx.health.knows_new_payload(call.seq);
             }
             let event = EngineEvent::Answered {
                 kind: call.kind,

@@ -127,8 +127,9 @@ pub async fn probe_all<N: Network>(proxy: &Proxy<N>) -> (Duration, Vec<String>) 
 /// Applies a probe's result to the node's health, path by path. A node whose chain id differs
 /// from the one the proxy settled on (the first answer it got) is refused; the returned line
 /// says so.
-pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Option<String> {
+pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Arc<Node<N>>, probe: Probe) -> Option<String> {
     let h = &node.health;
+    let was_down = h.engine().down;
     if let Some(client) = probe.client.clone() {
         node.set_client(client);
     }
@@ -189,6 +190,9 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Node<N>, probe: Probe) -> Opti
         Err(why) => {
             h.engine_event(node.url(), EngineEvent::ProbeFailed, why);
         }
+    }
+    if was_down && !h.engine().down && wrong_chain.is_none() {
+        proxy.warm_up(node, "back from down");
     }
     if probe.ok() && wrong_chain.is_none() {
         h.clear_failed_probes();

@@ -57,6 +57,8 @@ pub struct Proxy<N: Network> {
     pub invalid_blocks: Arc<InvalidBlocks>,
     /// Every disagreement between ELs, newest first (and in `--journal`'s file).
     pub journal: Arc<crate::journal::Journal>,
+    /// The latest voted calls, replayed to nodes that missed them ([`crate::warm`]).
+    pub recent: Arc<crate::warm::Recent>,
     /// Capabilities already warned about (some node lacks them).
     warned_capabilities: Mutex<HashSet<String>>,
     /// The chain every node must be on: the first `eth_chainId` answer seen.
@@ -71,6 +73,7 @@ impl<N: Network> Proxy<N> {
         clock: SharedClock,
         salt: u64,
     ) -> Arc<Self> {
+        let keep_warm = (settings.keep_warm, settings.keep_warm_bytes);
         let journal = settings
             .journal
             .clone()
@@ -89,9 +92,22 @@ impl<N: Network> Proxy<N> {
             fcu_seq: AtomicU64::new(0),
             invalid_blocks: Arc::new(InvalidBlocks::new()),
             journal,
+            recent: Arc::new(crate::warm::Recent::new(keep_warm.0, keep_warm.1)),
             warned_capabilities: Mutex::new(HashSet::new()),
             chain_id: Mutex::new(None),
         })
+    }
+
+    /// Sends `node` the voted calls it missed, in a task of its own ([`crate::warm`]).
+    pub fn warm_up(&self, node: &Arc<Node<N>>, why: &'static str) {
+        if self.settings.keep_warm == 0 || node.do_not_use() {
+            return;
+        }
+        tokio::spawn(crate::warm::catch_up(
+            node.clone(),
+            self.recent.clone(),
+            why,
+        ));
     }
 
     /// Creates nodes (starting their lanes) without adding them to the set.

@@ -382,6 +382,9 @@ pub struct Settings {
     pub capabilities: Vec<String>,
     pub blobs: BTreeSet<B256>,
     pub chain_id: u64,
+    /// Answer SYNCING to a newPayload whose parent this EL does not have, as a real EL does
+    /// (default off: every block is taken as it comes).
+    pub require_parent: bool,
 }
 
 /// 1 gwei; small enough to read, non-zero so comparisons of block values mean something.
@@ -409,6 +412,7 @@ impl Default for Settings {
             capabilities: ENGINE_METHODS.iter().map(|m| m.to_string()).collect(),
             blobs: BTreeSet::new(),
             chain_id: DEFAULT_CHAIN_ID,
+            require_parent: false,
         }
     }
 }

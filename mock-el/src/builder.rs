@@ -108,6 +108,12 @@ impl MockElBuilder {
         self
     }
 
+    /// Answer SYNCING to a newPayload whose parent is unknown (default: off).
+    pub fn require_parent(mut self, on: bool) -> Self {
+        self.settings.require_parent = on;
+        self
+    }
+
     /// `blockValue` of built payloads, in wei (default 1 gwei).
     pub fn block_value(mut self, wei: u128) -> Self {
         self.settings.block_value = Quantity(wei);

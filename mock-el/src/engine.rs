@@ -175,6 +175,9 @@ fn new_payload(
     let hash = header.block_hash;
     let s = ctx.settings;
     let (mut status, reason) = rules(s, ctx.now, &hash, Some(number));
+    if status == Status::Valid && s.require_parent && ctx.chain.get(&header.parent_hash).is_none() {
+        status = Status::Syncing;
+    }
     let mut lvh_rule = s.latest_valid_hash;
     if status == Status::InvalidBlockHash && version > 1 {
         // From V2 on, a failed block-hash check is INVALID with a null latestValidHash.
