@@ -1,6 +1,6 @@
 //! The node set changes at run time through the REST API: a fourth EL is added in slot 2 and
 //! the first (the primary) removed in slot 4. Votes follow the set, reads fail over to the new
-//! primary, and the removed EL hears nothing more.
+//! primary, the added EL is sent the block it missed, and the removed EL hears nothing more.
 
 use sim::schedule::{ms, Action, Schedule};
 use sim::world::{slot_time, Config, ElSpec};
@@ -36,7 +36,21 @@ fn node_added_and_node_removed() {
         .mock("el4")
         .expect("el4 ran")
         .calls_to("engine_newPayload");
-    assert_eq!(el4_calls.len(), 5, "slots 2 to 6");
+    // Keep-warm: the block of slot 1, sent before el4 was added, is replayed to it first.
+    assert_eq!(
+        el4_calls.len(),
+        6,
+        "slot 1's block replayed when added, then slots 2 to 6"
+    );
+    let el2_blocks: Vec<_> = out
+        .mock("el2")
+        .expect("el2 ran")
+        .calls_to("engine_newPayload")
+        .iter()
+        .map(|c| c.block_hash)
+        .collect();
+    let el4_blocks: Vec<_> = el4_calls.iter().map(|c| c.block_hash).collect();
+    assert_eq!(el4_blocks[..], el2_blocks[..], "the same blocks, in order");
     let removed = slot_time(4, ms(0));
     let el1 = out.mock("el1").expect("el1 ran");
     assert!(
