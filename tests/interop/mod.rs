@@ -124,6 +124,8 @@ pub struct Ejs {
     child: Option<Child>,
     /// Starts so far (the data dir of start n is `data-n`).
     starts: u32,
+    /// Which data directory the next start uses (a restart keeping its data keeps it).
+    data_gen: u32,
     /// Started with `--isSingleNode` (synchronized from the start, as the only node).
     single_node: bool,
 }
@@ -147,6 +149,7 @@ impl Ejs {
             scratch,
             child: None,
             starts: 0,
+            data_gen: 0,
             single_node: true,
         };
         el.spawn();
@@ -155,7 +158,7 @@ impl Ejs {
     }
 
     fn data_dir(&self) -> PathBuf {
-        self.scratch.path.join(format!("data-{}", self.starts))
+        self.scratch.path.join(format!("data-{}", self.data_gen))
     }
 
     fn log_path(&self) -> PathBuf {
@@ -315,7 +318,16 @@ impl Ejs {
     /// to be synchronized until it has caught up with the chain its CL shows it.
     pub async fn restart_empty(&mut self, single_node: bool) {
         self.kill();
+        self.data_gen += 1;
         self.single_node = single_node;
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    /// Starts again on the same ports, secret and data directory after a crash (or a kill):
+    /// the client comes back with the chain it had stored.
+    pub async fn restart_keeping_data(&mut self) {
+        self.kill();
         self.spawn();
         self.wait_ready().await;
     }
