@@ -33,6 +33,9 @@ pub struct MetricsReport {
     pub dead_nodes: Vec<String>,
     /// The node serving non-voted calls; empty when no node answers.
     pub primary_node: String,
+    /// The nodes that had answered VALID for the head of the latest forkchoiceUpdated with
+    /// payload attributes (they could build the proposal). Not in the original's report.
+    pub ready_to_build_nodes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recheck_time: Option<u64>,
 }
@@ -50,6 +53,14 @@ pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> Metric
             .primary()
             .map(|n| n.url().to_owned())
             .unwrap_or_default(),
+        ready_to_build_nodes: {
+            let ready = proxy.metrics.ready_nodes();
+            nodes
+                .iter()
+                .filter(|n| ready.iter().any(|url| url == n.url()))
+                .map(|n| n.url().to_owned())
+                .collect()
+        },
         recheck_time,
     };
     for node in nodes.iter() {

@@ -286,6 +286,52 @@ mod tests {
         }
     }
 
+    /// Every sequence of three answers (VALID, INVALID, SYNCING, none) under every split of three
+    /// nodes into implementations, majority 0.6: what the CL is told, by node and by client.
+    #[test]
+    fn table_of_three_nodes_every_split() {
+        let answers = [
+            ("V", Answer::status(Status::Valid)),
+            ("I", Answer::status(Status::Invalid)),
+            ("S", Answer::status(Status::Syncing)),
+            ("-", Answer::NoAnswer),
+        ];
+        let splits: [(&str, [&str; 3]); 5] = [
+            ("AAA", ["GE", "GE", "GE"]),
+            ("AAB", ["GE", "GE", "NM"]),
+            ("ABA", ["GE", "NM", "GE"]),
+            ("ABB", ["GE", "NM", "NM"]),
+            ("ABC", ["GE", "NM", "BU"]),
+        ];
+        let rules = Rules::majority(0.6);
+        let short = |d: &Decision| match d.outcome {
+            Outcome::Follow { status, .. } => status.as_str().to_owned(),
+            Outcome::Syncing => "SYNCING".to_owned(),
+            Outcome::Error { .. } => "error".to_owned(),
+        };
+        let mut table = String::from(
+            "| answers | by node | AAA | AAB | ABA | ABB | ABC |\n|---|---|---|---|---|---|---|\n",
+        );
+        for a in &answers {
+            for b in &answers {
+                for c in &answers {
+                    let ballots = [Ballot::of(a.1), Ballot::of(b.1), Ballot::of(c.1)];
+                    let by_node = decide_ballots(Kind::NewPayload, &ballots, &rules);
+                    let mut row = format!("| {} {} {} | {} |", a.0, b.0, c.0, short(&by_node));
+                    for (_, codes) in &splits {
+                        let clients: Vec<Option<&str>> = codes.iter().map(|c| Some(*c)).collect();
+                        let d =
+                            decide(decide_ballots, Kind::NewPayload, &ballots, &clients, &rules);
+                        row.push_str(&format!(" {} |", short(&d)));
+                    }
+                    table.push_str(&row);
+                    table.push('\n');
+                }
+            }
+        }
+        insta::assert_snapshot!(table);
+    }
+
     /// Named cases, by node and by client, side by side.
     #[test]
     fn table_by_node_and_by_client() {

@@ -131,6 +131,17 @@ impl Metrics {
         }
     }
 
+    /// The nodes that could build on the head of the latest proposal's forkchoiceUpdated.
+    pub fn ready_nodes(&self) -> Vec<String> {
+        self.ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, ready)| **ready)
+            .map(|(node, _)| node.clone())
+            .collect()
+    }
+
     pub fn failover(&self) {
         self.failovers.fetch_add(1, Ordering::Relaxed);
     }

@@ -38,6 +38,12 @@ async fn nodes_that_know_the_head_are_ready_to_build() {
         Some("0"),
         "{text}"
     );
+    let report = cl.metrics().await;
+    assert_eq!(
+        report["ready_to_build_nodes"],
+        serde_json::json!([els[0].url(), els[1].url()]),
+        "{report}"
+    );
 
     // A forkchoiceUpdated without attributes is not a proposal: nothing changes. Once el3 has
     // the block, the next proposal on it finds all three ready.
