@@ -130,7 +130,7 @@ impl<N: Network> Node<N> {
         let busy = Arc::new(AtomicU8::new(0));
         tokio::spawn(serve_lane(
             LaneCtx {
-                url: config.spec.url.clone(),
+                label: config.spec.label().to_owned(),
                 timeout: config.timeout,
                 upstream: upstream.clone(),
                 health: health.clone(),
@@ -158,6 +158,11 @@ impl<N: Network> Node<N> {
         &self.spec.url
     }
 
+    /// How logs and metrics call this node: its `#name=`, else its URL.
+    pub fn label(&self) -> &str {
+        self.spec.label()
+    }
+
     pub fn do_not_use(&self) -> bool {
         self.spec.do_not_use
     }
@@ -182,7 +187,7 @@ impl<N: Network> Node<N> {
                 mpsc::error::TrySendError::Closed(job) => (job, UpstreamError::Gone),
             };
             self.health
-                .engine_event(self.url(), EngineEvent::Skipped, &why);
+                .engine_event(self.label(), EngineEvent::Skipped, &why);
             let _ = job.reply.send(LaneReply {
                 parsed: Parsed::Nothing(why.to_string()),
                 in_time: false,
@@ -229,25 +234,25 @@ impl<N: Network> Node<N> {
             Ok(_) => {
                 let latency = started.elapsed();
                 self.health.record_latency(latency);
-                self.metrics.latency(self.url(), latency);
-                self.health.set_reads(self.url(), true, "answered a read");
+                self.metrics.latency(self.label(), latency);
+                self.health.set_reads(self.label(), true, "answered a read");
             }
             Err(e) if e.is_unreachable() => {
                 if matches!(e, UpstreamError::Timeout) {
-                    self.metrics.timeout(self.url());
+                    self.metrics.timeout(self.label());
                 } else {
                     self.upstream.clear_pool();
                 }
-                self.health.set_reads(self.url(), false, &e.to_string());
+                self.health.set_reads(self.label(), false, &e.to_string());
                 if self.legacy {
                     self.health.engine_event(
-                        self.url(),
+                        self.label(),
                         EngineEvent::Unreachable,
                         "legacy: a read failed",
                     );
                 }
             }
-            Err(e) => tracing::warn!(node = self.url(), error = %e, "read failed"),
+            Err(e) => tracing::warn!(node = self.label(), error = %e, "read failed"),
         }
         result
     }
@@ -257,14 +262,14 @@ impl<N: Network> Node<N> {
     pub async fn check(&self) -> bool {
         let call = self.upstream.call_fresh(Bytes::from_static(CHECK_BODY));
         let ok = matches!(tokio::time::timeout(CHECK_TIMEOUT, call).await, Ok(Ok(_)));
-        tracing::debug!(node = self.url(), ok, "on-the-spot engine check");
+        tracing::debug!(node = self.label(), ok, "on-the-spot engine check");
         ok
     }
 }
 
 /// What the lane task needs of its node (not the node itself: the node owns the lane).
 struct LaneCtx<N: Network> {
-    url: String,
+    label: String,
     timeout: Duration,
     upstream: Arc<Upstream<N>>,
     health: Arc<Health>,
@@ -286,7 +291,8 @@ async fn serve_lane<N: Network>(ctx: LaneCtx<N>, mut rx: mpsc::Receiver<Job>) {
 
 async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     let skipped = |why: &str| {
-        ctx.health.engine_event(&ctx.url, EngineEvent::Skipped, why);
+        ctx.health
+            .engine_event(&ctx.label, EngineEvent::Skipped, why);
         LaneReply {
             parsed: Parsed::Nothing(why.to_owned()),
             in_time: false,
@@ -319,7 +325,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     let (event, parsed) = match result {
         Ok(body) => {
             ctx.health.record_latency(latency);
-            ctx.metrics.latency(&ctx.url, latency);
+            ctx.metrics.latency(&ctx.label, latency);
             let parsed = reply::parse_voted(call.kind, &body, &call.id, call.block_hash.as_deref());
             let event = EngineEvent::Answered {
                 kind: call.kind,
@@ -331,7 +337,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
         Err(e) => {
             let event = match &e {
                 UpstreamError::Timeout => {
-                    ctx.metrics.timeout(&ctx.url);
+                    ctx.metrics.timeout(&ctx.label);
                     Some(EngineEvent::MissedDeadline(call.kind))
                 }
                 UpstreamError::Connect(_) => {
@@ -360,7 +366,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     };
     let in_time = !matches!(event, Some(EngineEvent::MissedDeadline(_)));
     if let Some(event) = event {
-        ctx.health.engine_event(&ctx.url, event, &parsed);
+        ctx.health.engine_event(&ctx.label, event, &parsed);
     }
     LaneReply {
         parsed,
