@@ -51,7 +51,8 @@ pub struct Cli {
     #[arg(long, env = "EB_ADMIN_JWT_SECRET")]
     pub admin_jwt_secret: Option<PathBuf>,
 
-    /// Port for the CL's Engine API connection and the REST API.
+    /// Port for the CL's Engine API connection and the REST API (GET /metrics here is the JSON
+    /// node report; Prometheus scrapes --metrics-addr).
     #[arg(long, env = "EB_PORT", default_value_t = 7000)]
     pub port: u16,
 
