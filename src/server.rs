@@ -422,18 +422,18 @@ fn admin_refusal<N: Network>(
             conn.authenticated.store(true, Ordering::Relaxed);
             None
         }
-        Err(e) => Some({
+        Err(e) => {
             proxy
                 .metrics
                 .refusals
                 .refused(Reason::AdminToken, conn.peer, &e.to_string());
-            admin::json_error(
-            StatusCode::UNAUTHORIZED,
-            &format!(
-                "unauthorized: {e} (this endpoint needs a token signed with --admin-jwt-secret; the engine secret is not accepted)"
-            ),
-        )
-        }),
+            Some(admin::json_error(
+                StatusCode::UNAUTHORIZED,
+                &format!(
+                    "unauthorized: {e} (this endpoint needs a token signed with --admin-jwt-secret; the engine secret is not accepted)"
+                ),
+            ))
+        }
     }
 }
 
