@@ -1,7 +1,7 @@
 {
   description = "executionbackup: an Engine API multiplexer between one Ethereum consensus client and several execution clients";
 
-  # The binaries need rustc 1.85, the tests' locked crates 1.88: nixos-25.11 has a newer one.
+  # The binaries need rustc 1.88 (Cargo.toml's rust-version): nixos-25.11 has a newer one.
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
   outputs =

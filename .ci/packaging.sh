@@ -5,8 +5,8 @@
 #      the flake calls nixpkgs (buildRustPackage arguments, the source set, Cargo.lock);
 #   2. dockerized/Dockerfile: hadolint, the image's promises (non-root, HEALTHCHECK, both
 #      binaries), .dockerignore, and the healthcheck probe compiled with the Dockerfile's command;
-#   3. dockerized/docker-compose.yml: `docker-compose config`, as shipped and with the commented
-#      real-clients variant uncommented;
+#   3. dockerized/docker-compose.yml: `docker-compose config`, alone and with the real-clients
+#      variant (docker-compose.real-clients.yml), which must refuse to start without EB_NODES;
 #   4. contrib/systemd/executionbackup.service: `systemd-analyze verify` and `security`;
 #   5. the binaries as the image and the unit run them: configured through EB_* variables only,
 #      probed by the HEALTHCHECK program, stopped by SIGTERM, and (with strace) every system
@@ -286,25 +286,31 @@ if grep -E '^\s*- [0-9]+:[0-9]+' "$TMP/compose.yml" | grep -v -- '- 127.0.0.1:';
 fi
 ok "valid; services: $services; ports on 127.0.0.1 only"
 
-step "dockerized/docker-compose.yml: the real-clients variant, uncommented"
-# Inside the "# >>> real clients" ... "# <<< real clients" blocks, drop the "# " that starts
-# each line ("##" lines are prose and stay comments), as an editor's uncomment would.
-awk '/# >>> real clients/ { inside = 1; print; next }
-     /# <<< real clients/ { inside = 0; print; next }
-     inside && /^[ ]*# / && !/^[ ]*##/ { sub(/# /, "") }
-     { print }' dockerized/docker-compose.yml >dockerized/.compose-real-check.yml
-trap 'rm -f "$ROOT/dockerized/.compose-real-check.yml"; cleanup' EXIT
-real_env=(EB_NODES=http://geth:8551,http://nethermind:8551)
-(cd dockerized && env "${real_env[@]}" docker-compose -f .compose-real-check.yml config -q)
-real=$(cd dockerized && env "${real_env[@]}" docker-compose -f .compose-real-check.yml config)
+step "dockerized/docker-compose.real-clients.yml: the real-clients variant"
+real_files=(-f docker-compose.yml -f docker-compose.real-clients.yml)
+real_env=(EB_NODES=http://geth:8551,http://nethermind:8551 EB_NETWORK=hoodi CHECKPOINT_SYNC_URL=https://checkpoint.example)
+(cd dockerized && env "${real_env[@]}" docker-compose "${real_files[@]}" config -q)
+real=$(cd dockerized && env "${real_env[@]}" docker-compose "${real_files[@]}" config)
 for s in geth nethermind lighthouse; do
     grep -q "^  $s:" <<<"$real" || die "the real-clients variant has no $s service"
 done
 grep -q -- '--execution-endpoint=http://executionbackup:7000' <<<"$real" || die "lighthouse must talk to executionbackup"
 grep -q 'EB_NODES: http://geth:8551,http://nethermind:8551' <<<"$real" || die "EB_NODES does not reach the real clients"
+grep -q 'EB_NETWORK: hoodi' <<<"$real" || die "executionbackup must pin the chain (EB_NETWORK)"
+for flag in '- --hoodi' '- --config=hoodi' '- --network=hoodi'; do
+    grep -q -- "$flag" <<<"$real" || die "every client must be on EB_NETWORK ($flag)"
+done
 [[ $(grep -c 'jwt:/jwt:ro' <<<"$real") -ge 8 ]] || die "every Engine API client must mount the shared secret"
-rm -f dockerized/.compose-real-check.yml
-ok "valid; geth + nethermind behind executionbackup, lighthouse in front, one shared secret"
+# Forgetting EB_NODES (or EB_NETWORK) must stop Compose, not fall back to the mock ELs.
+for unset_var in EB_NODES EB_NETWORK; do
+    without=()
+    for kv in "${real_env[@]}"; do [[ $kv == "$unset_var="* ]] || without+=("$kv"); done
+    if (cd dockerized && env -u "$unset_var" "${without[@]}" docker-compose "${real_files[@]}" config -q) 2>"$TMP/refused"; then
+        die "the real-clients variant starts without $unset_var"
+    fi
+    grep -q "set $unset_var" "$TMP/refused" || die "no hint to set $unset_var: $(cat "$TMP/refused")"
+done
+ok "valid; geth + nethermind behind executionbackup, lighthouse in front, one shared secret, chain pinned; refused without EB_NODES or EB_NETWORK"
 
 # ---------------------------------------------------------------------------------------------
 step "contrib/systemd/executionbackup.service"
@@ -386,7 +392,7 @@ done
     cat "$TMP/eb.log"
     die "the HEALTHCHECK probe never saw the daemon healthy"
 }
-ok "eb-healthcheck (EB_PORT=$PORT, EB_LISTEN_ADDR=0.0.0.0 -> 127.0.0.1): GET /metrics 200"
+ok "eb-healthcheck (EB_PORT=$PORT, EB_LISTEN_ADDR=0.0.0.0 -> 127.0.0.1): GET /readyz 200"
 "$TMP/eb-healthcheck" "127.0.0.1:$CTL1" /health || die "mock-el's control API /health"
 ok "eb-healthcheck 127.0.0.1:$CTL1 /health (the compose file's mock-el healthcheck)"
 if "$TMP/eb-healthcheck" "127.0.0.1:$EL1" /nope 2>/dev/null; then die "the probe passed on a non-200"; fi

@@ -6,9 +6,10 @@
 //!
 //! Usage: `eb-healthcheck [HOST:PORT] [PATH]`
 //!
-//! Without arguments it asks the daemon itself: `GET /metrics` (the open JSON node report) on
-//! port `$EB_PORT` (7000) of `$EB_LISTEN_ADDR`, or of 127.0.0.1 when that is unset or 0.0.0.0
-//! (`[::1]` for `::`). For mock-el: `eb-healthcheck 127.0.0.1:9551 /health`.
+//! Without arguments it asks the daemon itself: `GET /readyz` (200 only while at least
+//! `--ready-min-nodes` execution clients are alive and synced) on port `$EB_PORT` (7000) of
+//! `$EB_LISTEN_ADDR`, or of 127.0.0.1 when that is unset or 0.0.0.0 (`[::1]` for `::`). For
+//! mock-el: `eb-healthcheck 127.0.0.1:9551 /health`.
 //!
 //! Built in the Dockerfile's build stage with `rustc`; it is not part of the Cargo workspace.
 
@@ -97,7 +98,7 @@ fn main() -> ExitCode {
             }
         },
     };
-    let path = args.next().unwrap_or_else(|| "/metrics".into());
+    let path = args.next().unwrap_or_else(|| "/readyz".into());
     match probe(target, &host, &path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -36,6 +36,9 @@ pub struct MetricsReport {
     /// The nodes that had answered VALID for the head of the latest forkchoiceUpdated with
     /// payload attributes (they could build the proposal). Not in the original's report.
     pub ready_to_build_nodes: Vec<String>,
+    /// Node URL → its `#name=`, for the nodes that have one. Not in the original's report.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_names: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recheck_time: Option<u64>,
 }
@@ -57,14 +60,18 @@ pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> Metric
             let ready = proxy.metrics.ready_nodes();
             nodes
                 .iter()
-                .filter(|n| ready.iter().any(|url| url == n.url()))
+                .filter(|n| ready.iter().any(|label| label == n.label()))
                 .map(|n| n.url().to_owned())
                 .collect()
         },
+        node_names: BTreeMap::new(),
         recheck_time,
     };
     for node in nodes.iter() {
         let url = node.url().to_owned();
+        if let Some(name) = &node.spec.name {
+            r.node_names.insert(url.clone(), name.clone());
+        }
         r.response_times
             .insert(url.clone(), node.health.latency_us());
         match node.health.state() {
@@ -89,11 +96,11 @@ pub fn prometheus<N: Network>(proxy: &Proxy<N>) -> String {
         .nodes
         .snapshot()
         .iter()
-        .map(|n| (n.url().to_owned(), n.health.state()))
+        .map(|n| (n.label().to_owned(), n.health.state()))
         .collect();
     proxy
         .metrics
-        .render(&nodes, primary.as_ref().map(|n| n.url()))
+        .render(&nodes, primary.as_ref().map(|n| n.label()))
 }
 
 pub fn metrics_report<N: Network>(proxy: &Proxy<N>) -> HttpResponse {
@@ -229,7 +236,11 @@ pub async fn add_nodes<N: Network>(
         return json_error(StatusCode::BAD_REQUEST, &e.to_string());
     }
     for (node, result) in nodes.iter().zip(results) {
-        tracing::info!(node = node.url(), "node added through the API");
+        tracing::info!(
+            node = node.label(),
+            url = node.url(),
+            "node added through the API"
+        );
         let _ = probe::apply(proxy, node, result);
         proxy.warm_up(node, "added");
     }
@@ -267,7 +278,7 @@ pub async fn remove_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpRes
     match proxy.nodes.remove(&urls) {
         Ok(gone) => {
             for node in gone {
-                tracing::info!(node = node.url(), "node removed");
+                tracing::info!(node = node.label(), url = node.url(), "node removed");
             }
             proxy.nodes.primary();
             report_response(proxy, None)

@@ -21,15 +21,41 @@ pub enum StartError {
     Nodes(String),
     #[error("refusing to start: {0}")]
     WrongChain(String),
-    #[error("cannot listen: {0}")]
-    Listen(#[from] io::Error),
+    /// An address could not be bound (in use, not this machine's, no permission).
+    #[error("cannot listen on {addr} (set by {flag}): {error}")]
+    Bind {
+        addr: SocketAddr,
+        flag: &'static str,
+        error: io::Error,
+    },
 }
 
 impl StartError {
     /// Configuration problems (exit code 2) as opposed to run-time failures.
     pub fn is_config(&self) -> bool {
-        !matches!(self, Self::Listen(_))
+        !matches!(self, Self::Bind { .. })
     }
+
+    /// The process's exit status for this error ([`crate::startup`]).
+    pub fn exit_code(&self) -> u8 {
+        if self.is_config() {
+            crate::startup::EXIT_CONFIG
+        } else {
+            crate::startup::EXIT_BIND
+        }
+    }
+}
+
+/// Binds `addr` over `net`, naming the address and the flag that set it on failure.
+async fn bind<N: Network>(
+    net: &N,
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<(N::Listener, SocketAddr), StartError> {
+    let failed = |error| StartError::Bind { addr, flag, error };
+    let listener = net.bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
 }
 
 /// A running proxy.
@@ -84,14 +110,9 @@ pub async fn start<N: Network>(
     let listen = settings.listen;
     let metrics = settings.metrics;
     // Bound first, so the nodes can be checked against the addresses actually taken (port 0).
-    let listener = net.bind(listen).await?;
-    let local_addr = listener.local_addr()?;
+    let (listener, local_addr) = bind(&net, listen, "--listen-addr/--port").await?;
     let metrics_listener = match metrics {
-        Some(addr) => {
-            let listener = net.bind(addr).await?;
-            let bound = listener.local_addr()?;
-            Some((listener, bound))
-        }
+        Some(addr) => Some(bind(&net, addr, "--metrics-addr").await?),
         None => None,
     };
     let metrics_addr = metrics_listener.as_ref().map(|(_, bound)| *bound);
@@ -127,7 +148,7 @@ pub async fn start<N: Network>(
             std::future::pending::<()>(),
         ))
     });
-    tracing::info!(%local_addr, "listening for the consensus client");
+    crate::startup::log_started(&proxy, local_addr, metrics_addr);
     Ok(Running {
         proxy,
         local_addr,

@@ -18,13 +18,13 @@ pub fn note<N: Network>(metrics: &Metrics, head: &str, nodes: &[Arc<Node<N>>]) -
         voters += 1;
         let can = node.health.knows_valid(head);
         ready += usize::from(can);
-        metrics.set_ready(node.url(), can);
+        metrics.set_ready(node.label(), can);
     }
     if voters > 1 && ready <= 1 {
         let not_ready: Vec<&str> = nodes
             .iter()
             .filter(|n| !n.do_not_use() && !n.health.knows_valid(head))
-            .map(|n| n.url())
+            .map(|n| n.label())
             .collect();
         tracing::warn!(
             head,

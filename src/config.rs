@@ -53,7 +53,8 @@ pub struct Cli {
     #[arg(long, env = "EB_ADMIN_JWT_SECRET")]
     pub admin_jwt_secret: Option<PathBuf>,
 
-    /// Port for the CL's Engine API connection and the REST API.
+    /// Port for the CL's Engine API connection and the REST API (GET /metrics here is the JSON
+    /// node report; Prometheus scrapes --metrics-addr).
     #[arg(long, env = "EB_PORT", default_value_t = 7000)]
     pub port: u16,
 
@@ -70,8 +71,9 @@ pub struct Cli {
     #[arg(long, env = "EB_FCU_MAJORITY", default_value_t = 0.6, value_parser = parse_majority)]
     pub fcu_majority: f64,
 
-    /// Log filter (error, warn, info, debug, trace, or a tracing directive). RUST_LOG wins when set.
-    #[arg(long, env = "EB_LOG_LEVEL", default_value = "info")]
+    /// Log filter: off, error, warn, info, debug, trace, or a filter such as
+    /// executionbackup=debug,warn. Anything else exits with status 2. RUST_LOG wins when set.
+    #[arg(long, env = "EB_LOG_LEVEL", default_value = "info", value_parser = crate::log_level::parse)]
     pub log_level: String,
 
     /// Start with three embedded mock ELs and print a ready-to-paste request.
@@ -140,7 +142,8 @@ pub struct Cli {
     #[arg(long, env = "EB_HEALTH_INTERVAL", default_value_t = 5, value_parser = parse_timeout)]
     pub health_interval: u64,
 
-    /// Address for the Prometheus exposition (GET /metrics); "off" turns it off.
+    /// Address Prometheus scrapes (GET /metrics here is the Prometheus text format; GET /metrics
+    /// on --port is the JSON node report); "off" turns it off.
     #[arg(long, env = "EB_METRICS_ADDR", default_value = "127.0.0.1:7070", value_parser = parse_metrics_addr)]
     pub metrics_addr: MetricsAddr,
 
@@ -173,6 +176,27 @@ pub struct Cli {
     /// Most elements in one JSON-RPC batch.
     #[arg(long, env = "EB_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
+
+    /// GET /readyz answers 200 only while at least this many nodes (not #do-not-use) are alive
+    /// and synced, 503 otherwise.
+    #[arg(long, env = "EB_READY_MIN_NODES", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ready_min_nodes: u64,
+
+    /// The chain every node must be on (eth_chainId, decimal or 0x hex), checked at start-up and
+    /// on every probe. Without it (or --network) the first answer sets it.
+    #[arg(long, env = "EB_CHAIN_ID", value_parser = crate::chain::parse_chain_id, conflicts_with = "network")]
+    pub chain_id: Option<u64>,
+
+    /// The chain by name: mainnet, sepolia, hoodi or holesky (same as its --chain-id).
+    #[arg(long, env = "EB_NETWORK", value_parser = crate::chain::parse_network)]
+    pub network: Option<u64>,
+}
+
+impl Cli {
+    /// The chain pinned by `--chain-id` or `--network`, if any.
+    pub fn pinned_chain(&self) -> Option<u64> {
+        self.chain_id.or(self.network)
+    }
 }
 
 /// Where the Prometheus exposition listens, if anywhere.
@@ -231,6 +255,8 @@ pub struct NodeSpec {
     pub jwt_secret: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub do_not_use: bool,
+    /// `#name=`: how logs, metrics and disagreement records call this node (else its URL).
+    pub name: Option<String>,
     /// The URL carried credentials (`user:password@`). They are never sent: the Authorization
     /// header carries the engine JWT.
     pub had_credentials: bool,
@@ -362,10 +388,11 @@ impl NodeSpec {
                     let ms = parse_timeout(ms).map_err(err)?;
                     out.timeout = Some(Duration::from_millis(ms));
                 }
+                Some(("name", name)) => out.name = Some(parse_name(name).map_err(err)?),
                 None if option == "do-not-use" => out.do_not_use = true,
                 _ => {
                     return Err(err(format!(
-                    "unknown option #{option} (known: #jwt-secret=PATH, #timeout=MS, #do-not-use)"
+                    "unknown option #{option} (known: #jwt-secret=PATH, #timeout=MS, #do-not-use, #name=NAME)"
                 )))
                 }
             }
@@ -420,8 +447,14 @@ impl NodeSpec {
             jwt_secret: None,
             timeout: None,
             do_not_use: false,
+            name: None,
             had_credentials,
         })
+    }
+
+    /// How this node is shown: its `#name=`, else its URL.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.url)
     }
 
     /// Where this node's execution client is; see [`NodeKey`].
@@ -455,6 +488,23 @@ impl NodeSpec {
     }
 }
 
+/// A `#name=`: 1 to 64 letters, digits, `.`, `_` or `-`, so it is safe as a log field and a
+/// Prometheus label value.
+fn parse_name(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "#name={name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
+        ))
+    }
+}
+
 /// Refuses a node list in which two entries reach the same execution client, or one reaches
 /// this proxy (`own`: the addresses it listens on). The message names both entries.
 pub fn check_distinct<'a>(
@@ -468,6 +518,19 @@ pub fn check_distinct<'a>(
                 spec: spec.url.clone(),
                 reason: format!(
                     "this is executionbackup's own address ({addr}): a node must be an execution client"
+                ),
+            });
+        }
+        if let Some(first) = seen
+            .iter()
+            .find(|s| spec.name.is_some() && s.label() == spec.label())
+        {
+            return Err(ConfigError::Node {
+                spec: spec.url.clone(),
+                reason: format!(
+                    "#name={} is already the name of {}: names must differ",
+                    spec.label(),
+                    first.url
                 ),
             });
         }
@@ -577,6 +640,10 @@ pub struct Settings {
     pub seen: Option<crate::fanout::SeenFn>,
     /// Test-only: the health model before per-path health (see [`HealthModel::Legacy`]).
     pub health_model: HealthModel,
+    /// `/readyz` is 200 only while at least this many voting nodes are alive and synced.
+    pub ready_min_nodes: usize,
+    /// The chain pinned by `--chain-id`/`--network`; `None`: the first answer sets it.
+    pub chain_id: Option<u64>,
 }
 
 impl Settings {
@@ -608,6 +675,8 @@ impl Settings {
             vote: crate::vote::decide_ballots,
             seen: None,
             health_model: HealthModel::Current,
+            ready_min_nodes: usize::try_from(cli.ready_min_nodes).unwrap_or(usize::MAX),
+            chain_id: cli.pinned_chain(),
         }
     }
 }
@@ -641,6 +710,8 @@ impl Default for Settings {
             vote: crate::vote::decide_ballots,
             seen: None,
             health_model: HealthModel::Current,
+            ready_min_nodes: 1,
+            chain_id: None,
         }
     }
 }

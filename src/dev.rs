@@ -129,29 +129,27 @@ pub fn banner(dev: &DevNodes, settings: &Settings, proxy_url: &str) -> String {
     format!(
         "\n\
 executionbackup --dev\n\
-  proxy (CL side):   {proxy_url}   (metrics: GET {proxy_url}/metrics)\n\
+  proxy (CL side):   {proxy_url}   (JSON node report: GET {proxy_url}/metrics; readiness: GET {proxy_url}/readyz)\n\
   mock ELs:          {els}\n\
   JWT secret:        {secret}\n\
   admin JWT secret:  {admin_secret}   (REST API: /recheck, /add_nodes, /remove_nodes)\n\
   el-3 control API:  {control}\n\
 \n\
-Send a newPayload through the vote (token valid 60 s; `{exe} --print-token --jwt-secret {secret}` makes a new one):\n\
+Send a newPayload through the vote (the line mints a fresh token, valid 60 s, each time it runs):\n\
 \n\
-curl -s {proxy_url} -H 'Content-Type: application/json' -H 'Authorization: Bearer {token}' -d '{payload}'\n\
+curl -s {proxy_url} -H 'Content-Type: application/json' -H \"Authorization: Bearer $('{exe}' --print-token --jwt-secret '{secret}')\" -d '{payload}'\n\
 \n\
 Make el-3 answer INVALID, then send the same request again: the answer turns to SYNCING.\n\
 \n\
 curl -s -X POST {control}/behaviour -d '{{\"status\":\"INVALID\"}}'\n\
 \n\
-Probe every node now through the REST API (admin token; `{exe} --print-token --admin --admin-jwt-secret {admin_secret}` makes a new one):\n\
+Probe every node now through the REST API (with a fresh admin token):\n\
 \n\
-curl -s {proxy_url}/recheck -H 'Authorization: Bearer {admin_token}'\n\
+curl -s {proxy_url}/recheck -H \"Authorization: Bearer $('{exe}' --print-token --admin --admin-jwt-secret '{admin_secret}')\"\n\
 \n\
 Majority {majority}, per-node timeout {timeout} ms. Ctrl-C stops everything.\n",
         els = els.join(", "),
         control = dev.control.url(),
-        token = fresh_token(&dev.secret),
-        admin_token = fresh_token(&dev.admin_secret),
         majority = settings.fcu_majority,
         timeout = settings.default_timeout.as_millis(),
     )

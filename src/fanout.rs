@@ -178,7 +178,7 @@ impl<N: Network> Proxy<N> {
                         waiting[i].check = Check::Failed;
                         let node = &voters[i].node;
                         node.health.engine_event(
-                            node.url(),
+                            node.label(),
                             EngineEvent::FailedCheck,
                             "silent on a voted call and failed the on-the-spot check",
                         );
@@ -196,7 +196,7 @@ impl<N: Network> Proxy<N> {
                 (None, _) if w.voter != crate::health::Voter::Healthy => "grace",
                 (None, _) => "cl_deadline",
             };
-            self.metrics.wait_ended(v.node.url(), how);
+            self.metrics.wait_ended(v.node.label(), how);
         }
         let decision = self.decide(call, kind, block_hash.as_deref(), &voters);
         let out = self.answer(call, kind, &decision, &voters);
@@ -206,7 +206,7 @@ impl<N: Network> Proxy<N> {
                 if w.answered_at.is_none() {
                     v.node
                         .health
-                        .engine_event(v.node.url(), EngineEvent::Unreachable, "legacy");
+                        .engine_event(v.node.label(), EngineEvent::Unreachable, "legacy");
                 }
             }
             return out;
@@ -298,6 +298,9 @@ impl<N: Network> Proxy<N> {
         };
         self.metrics
             .vote(kind.label(), status_label, decision.reason.as_str());
+        if status_label == "VALID" {
+            self.metrics.valid_at(self.clock.unix_seconds());
+        }
 
         let answers = Answers(voters);
         tracing::debug!(
@@ -328,7 +331,7 @@ impl<N: Network> Proxy<N> {
             };
             let category = kind.category(status);
             if decision.disagreement && Some(category) != most_common {
-                self.metrics.disagreement(v.node.url());
+                self.metrics.disagreement(v.node.label());
             }
             match category {
                 Status::Invalid => {
@@ -338,7 +341,7 @@ impl<N: Network> Proxy<N> {
                 }
                 Status::Syncing | Status::Accepted if counted_valid => {
                     v.node.health.engine_event(
-                        v.node.url(),
+                        v.node.label(),
                         EngineEvent::FellBehind,
                         "SYNCING or ACCEPTED where counted nodes said VALID",
                     );
@@ -363,10 +366,11 @@ impl<N: Network> Proxy<N> {
             .iter()
             .map(|v| {
                 if let Some(why) = v.parsed().and_then(|p| journal::reason(p, decided, false)) {
-                    self.metrics.journal_disagreement(v.node.url(), why);
+                    self.metrics.journal_disagreement(v.node.label(), why);
                 }
                 let client = v.node.client();
                 NodeAnswer::of(
+                    v.node.label(),
                     v.node.url(),
                     client.as_deref(),
                     v.parsed(),
@@ -451,12 +455,12 @@ impl<N: Network> std::fmt::Display for Answers<'_, N> {
                 Some(r) => write!(
                     f,
                     "{}={}{} in {}us",
-                    v.node.url(),
+                    v.node.label(),
                     r.parsed,
                     if v.catching_up { " (catching up)" } else { "" },
                     r.latency.as_micros()
                 )?,
-                None => write!(f, "{}=not in by the decision", v.node.url())?,
+                None => write!(f, "{}=not in by the decision", v.node.label())?,
             }
         }
         Ok(())
@@ -554,7 +558,7 @@ mod late {
             while let Some((_, node, reply)) = observed.next().await {
                 if let Some(r) = reply {
                     tracing::debug!(
-                        node = node.url(),
+                        node = node.label(),
                         method = &*method,
                         answer = %r.parsed,
                         latency_us = r.latency.as_micros() as u64,
@@ -579,10 +583,10 @@ mod late {
                 }
                 let category = kind.category(status);
                 let agrees = decided.map(|d| kind.category(d)) == Some(category);
-                metrics.late_answer(node.url(), agrees);
+                metrics.late_answer(node.label(), agrees);
                 if !agrees {
                     tracing::warn!(
-                        node = node.url(),
+                        node = node.label(),
                         method = &*method,
                         block = block_hash.as_deref().unwrap_or("?"),
                         answer = %reply.parsed,
@@ -592,7 +596,7 @@ mod late {
                     );
                     let told = decided.map_or("error", Status::as_str);
                     if let Some(why) = journal::reason(&reply.parsed, told, true) {
-                        metrics.journal_disagreement(node.url(), why);
+                        metrics.journal_disagreement(node.label(), why);
                     }
                     let client = node.client();
                     journal.record(Record {
@@ -603,6 +607,7 @@ mod late {
                         decided: told.to_owned(),
                         reason: reason.to_owned(),
                         answers: vec![NodeAnswer::of(
+                            node.label(),
                             node.url(),
                             client.as_deref(),
                             Some(&reply.parsed),
@@ -615,7 +620,7 @@ mod late {
                 match (category, block_hash.as_deref()) {
                     (Status::Invalid, Some(hash)) if invalid_blocks.insert(hash, node.id) => {
                         tracing::warn!(
-                            node = node.url(),
+                            node = node.label(),
                             block = hash,
                             "late INVALID remembered: this block is not answered VALID while it stands"
                         );
@@ -623,7 +628,7 @@ mod late {
                     (Status::Valid, Some(hash)) => invalid_blocks.withdraw(hash, node.id),
                     (Status::Syncing | Status::Accepted, _) if decided == Some(Status::Valid) => {
                         node.health.engine_event(
-                            node.url(),
+                            node.label(),
                             EngineEvent::FellBehind,
                             "late SYNCING or ACCEPTED where the vote was VALID",
                         );

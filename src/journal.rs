@@ -29,8 +29,10 @@ pub const MAX_ERROR: usize = 512;
 /// One node's answer in a record.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct NodeAnswer {
-    /// The node's URL (credentials redacted) or its name.
+    /// The node's `#name=`, else its URL.
     pub node: String,
+    /// The node's URL (credentials redacted).
+    pub url: String,
     /// What the EL reports itself as (`engine_getClientVersionV1`), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
@@ -71,6 +73,7 @@ impl NodeAnswer {
     /// One node's answer to a voted call (`None`: not in by the decision).
     pub fn of(
         node: &str,
+        url: &str,
         client: Option<&ClientId>,
         parsed: Option<&Parsed>,
         latency: Option<std::time::Duration>,
@@ -94,6 +97,7 @@ impl NodeAnswer {
         };
         Self {
             node: node.to_owned(),
+            url: url.to_owned(),
             client: client.map(ToString::to_string),
             answer,
             latest_valid_hash,
@@ -293,7 +297,8 @@ mod tests {
             decided: "SYNCING".into(),
             reason: "definitive INVALID".into(),
             answers: vec![NodeAnswer {
-                node: "http://127.0.0.1:1".into(),
+                node: "geth-1".into(),
+                url: "http://127.0.0.1:1".into(),
                 client: Some("Geth 1.0 (GE)".into()),
                 answer: "INVALID".into(),
                 latest_valid_hash: None,

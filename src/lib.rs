@@ -15,6 +15,7 @@ pub mod app;
 pub mod block_hash;
 pub mod build_check;
 pub mod build_ready;
+pub mod chain;
 pub mod client_id;
 pub mod client_vote;
 pub mod config;
@@ -24,18 +25,23 @@ pub mod fanout;
 pub mod health;
 pub mod invalid_blocks;
 pub mod journal;
+pub mod log_level;
 pub mod merge;
 pub mod metrics;
 pub mod node;
 pub mod nodes;
 pub mod payload;
 pub mod probe;
+pub mod process_metrics;
 pub mod produce;
 pub mod proxy;
+pub mod readiness;
+pub mod refusals;
 pub mod reply;
 pub mod routing;
 pub mod rpc;
 pub mod server;
+pub mod startup;
 pub mod trust;
 pub mod upstream;
 pub mod vote;
@@ -44,6 +50,9 @@ pub mod warm;
 
 /// Version with the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EB_GIT_COMMIT"), ")");
+
+/// The git commit this binary was built from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("EB_GIT_COMMIT");
 
 /// Cases per property test: `PROPTEST_CASES` when set (for a long run), else `default`.
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use clap::Parser;
 use eb_transport::{SystemClock, TokioNet};
 use executionbackup::config::{self, Cli, LogFormat};
+use executionbackup::startup::EXIT_CONFIG;
 use executionbackup::{app, dev};
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("executionbackup: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -32,17 +33,16 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(settings, secret, nodes)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("executionbackup: {e:#}");
-            let config = e
-                .downcast_ref::<app::StartError>()
-                .is_some_and(app::StartError::is_config);
-            if config {
-                ExitCode::from(2)
-            } else {
+        Err(e) => match e.downcast_ref::<app::StartError>() {
+            Some(start) => {
+                eprintln!("executionbackup: {start}");
+                ExitCode::from(start.exit_code())
+            }
+            None => {
+                eprintln!("executionbackup: {e:#}");
                 ExitCode::FAILURE
             }
-        }
+        },
     }
 }
 
@@ -54,7 +54,7 @@ fn print_token(cli: &Cli) -> ExitCode {
     };
     let Some(path) = path else {
         eprintln!("executionbackup: --print-token needs {flag}");
-        return ExitCode::from(2);
+        return ExitCode::from(EXIT_CONFIG);
     };
     match eb_transport::JwtSecret::from_file(path) {
         Ok(secret) => {
@@ -63,7 +63,7 @@ fn print_token(cli: &Cli) -> ExitCode {
         }
         Err(e) => {
             eprintln!("executionbackup: {e}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

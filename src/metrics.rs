@@ -1,7 +1,7 @@
 //! Counters and histograms, rendered in the Prometheus text format.
 //!
-//! Label values are bounded: methods outside the known list count as `other`, node labels are
-//! the configured URLs.
+//! Label values are bounded: methods outside the known list count as `other`, error codes
+//! outside the known list as `other`, node labels are the configured `#name=`s or URLs.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,9 +23,42 @@ struct Histogram {
     sum: f64,
 }
 
+/// JSON-RPC error codes counted under their own label; any other is `other`.
+const KNOWN_CODES: [(i64, &str); 15] = [
+    (-32700, "-32700"),
+    (-32600, "-32600"),
+    (-32601, "-32601"),
+    (-32602, "-32602"),
+    (-32603, "-32603"),
+    (-32000, "-32000"),
+    (-32001, "-32001"),
+    (-32002, "-32002"),
+    (-38001, "-38001"),
+    (-38002, "-38002"),
+    (-38003, "-38003"),
+    (-38004, "-38004"),
+    (-38005, "-38005"),
+    (-38006, "-38006"),
+    (-38007, "-38007"),
+];
+
+fn code_label(code: i64) -> &'static str {
+    KNOWN_CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("other", |(_, label)| label)
+}
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Answers that were JSON-RPC errors, per (method, code).
+    errors: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Requests refused before they reached the proxy, by reason.
+    pub refusals: crate::refusals::Refusals,
+    /// Unix time of the last CL request answered, of the last VALID vote (0: none yet).
+    last_request: AtomicU64,
+    last_valid: AtomicU64,
     votes: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
     disagreements: Mutex<BTreeMap<String, u64>>,
     timeouts: Mutex<BTreeMap<String, u64>>,
@@ -61,12 +94,37 @@ fn bump_node(map: &Mutex<BTreeMap<String, u64>>, node: &str) {
 }
 
 impl Metrics {
-    /// One answered CL request. `ok` is false when the CL got a JSON-RPC error.
-    pub fn request(&self, method_label: &'static str, ok: bool) {
-        bump(
-            &self.requests,
-            (method_label, if ok { "ok" } else { "error" }),
-        );
+    /// One answered CL request; `error` is the JSON-RPC error code the CL got, if any (an EL's
+    /// error passed on counts as an error too).
+    pub fn request(&self, method_label: &'static str, error: Option<i64>) {
+        match error {
+            None => bump(&self.requests, (method_label, "ok")),
+            Some(code) => {
+                bump(&self.requests, (method_label, "error"));
+                bump(&self.errors, (method_label, code_label(code)));
+            }
+        }
+    }
+
+    /// The count for (method, outcome), for tests and reports.
+    pub fn requests(&self, method_label: &str, outcome: &str) -> u64 {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((m, o), _)| *m == method_label && *o == outcome)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Unix time a CL request was last answered.
+    pub fn answered_at(&self, unix_seconds: u64) {
+        self.last_request.store(unix_seconds, Ordering::Relaxed);
+    }
+
+    /// Unix time the CL was last answered VALID.
+    pub fn valid_at(&self, unix_seconds: u64) {
+        self.last_valid.store(unix_seconds, Ordering::Relaxed);
     }
 
     pub fn vote(&self, kind: &'static str, status: &'static str, reason: &'static str) {
@@ -183,6 +241,36 @@ impl Metrics {
             );
         }
 
+        out.push_str("# HELP eb_request_errors_total CL requests answered with a JSON-RPC error (the proxy's or an execution client's), by method and error code.\n");
+        out.push_str("# TYPE eb_request_errors_total counter\n");
+        for ((method, code), n) in self.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "eb_request_errors_total{{method=\"{method}\",code=\"{code}\"}} {n}"
+            );
+        }
+
+        out.push_str("# HELP eb_refused_requests_total Requests refused before reaching an execution client (bad or missing token, wrong secret, limits), by reason.\n");
+        out.push_str("# TYPE eb_refused_requests_total counter\n");
+        for (reason, n) in self.refusals.counts() {
+            let _ = writeln!(out, "eb_refused_requests_total{{reason=\"{reason}\"}} {n}");
+        }
+
+        out.push_str("# HELP eb_last_request_timestamp_seconds Unix time the consensus client was last answered (0: never).\n");
+        out.push_str("# TYPE eb_last_request_timestamp_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "eb_last_request_timestamp_seconds {}",
+            self.last_request.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP eb_last_valid_timestamp_seconds Unix time a voted call was last answered VALID (0: never).\n");
+        out.push_str("# TYPE eb_last_valid_timestamp_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "eb_last_valid_timestamp_seconds {}",
+            self.last_valid.load(Ordering::Relaxed)
+        );
+
         out.push_str(
             "# HELP eb_votes_total Voted calls, by call kind, status returned and reason.\n",
         );
@@ -272,7 +360,7 @@ impl Metrics {
             );
         }
 
-        out.push_str("# HELP eb_failovers_total Non-voted calls retried on another node.\n");
+        out.push_str("# HELP eb_failovers_total Non-voted calls answered by another node after the node asked first failed.\n");
         out.push_str("# TYPE eb_failovers_total counter\n");
         let _ = writeln!(out, "eb_failovers_total {}", self.failovers());
 
@@ -333,6 +421,18 @@ impl Metrics {
                 u8::from(primary == Some(node.as_str()))
             );
         }
+
+        out.push_str(
+            "# HELP eb_build_info The running version and the git commit it was built from.\n",
+        );
+        out.push_str("# TYPE eb_build_info gauge\n");
+        let _ = writeln!(
+            out,
+            "eb_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            escape(env!("CARGO_PKG_VERSION")),
+            escape(crate::COMMIT)
+        );
+        crate::process_metrics::render(&mut out);
         out
     }
 }

@@ -135,7 +135,7 @@ impl<N: Network> Node<N> {
         let busy = Arc::new(AtomicU8::new(0));
         tokio::spawn(serve_lane(
             LaneCtx {
-                url: config.spec.url.clone(),
+                label: config.spec.label().to_owned(),
                 timeout: config.timeout,
                 upstream: upstream.clone(),
                 health: health.clone(),
@@ -173,13 +173,18 @@ impl<N: Network> Node<N> {
     pub fn set_client(&self, id: ClientId) {
         let mut slot = self.client.write().unwrap_or_else(|p| p.into_inner());
         if slot.as_deref() != Some(&id) {
-            tracing::info!(node = self.url(), client = %id, "execution client identified");
+            tracing::info!(node = self.label(), client = %id, "execution client identified");
             *slot = Some(Arc::new(id));
         }
     }
 
     pub fn url(&self) -> &str {
         &self.spec.url
+    }
+
+    /// How logs and metrics call this node: its `#name=`, else its URL.
+    pub fn label(&self) -> &str {
+        self.spec.label()
     }
 
     pub fn do_not_use(&self) -> bool {
@@ -206,7 +211,7 @@ impl<N: Network> Node<N> {
                 mpsc::error::TrySendError::Closed(job) => (job, UpstreamError::Gone),
             };
             self.health
-                .engine_event(self.url(), EngineEvent::Skipped, &why);
+                .engine_event(self.label(), EngineEvent::Skipped, &why);
             let _ = job.reply.send(LaneReply {
                 parsed: Parsed::Nothing(why.to_string()),
                 in_time: false,
@@ -253,25 +258,25 @@ impl<N: Network> Node<N> {
             Ok(_) => {
                 let latency = started.elapsed();
                 self.health.record_latency(latency);
-                self.metrics.latency(self.url(), latency);
-                self.health.set_reads(self.url(), true, "answered a read");
+                self.metrics.latency(self.label(), latency);
+                self.health.set_reads(self.label(), true, "answered a read");
             }
             Err(e) if e.is_unreachable() => {
                 if matches!(e, UpstreamError::Timeout) {
-                    self.metrics.timeout(self.url());
+                    self.metrics.timeout(self.label());
                 } else {
                     self.upstream.clear_pool();
                 }
-                self.health.set_reads(self.url(), false, &e.to_string());
+                self.health.set_reads(self.label(), false, &e.to_string());
                 if self.legacy {
                     self.health.engine_event(
-                        self.url(),
+                        self.label(),
                         EngineEvent::Unreachable,
                         "legacy: a read failed",
                     );
                 }
             }
-            Err(e) => tracing::warn!(node = self.url(), error = %e, "read failed"),
+            Err(e) => tracing::warn!(node = self.label(), error = %e, "read failed"),
         }
         result
     }
@@ -281,14 +286,14 @@ impl<N: Network> Node<N> {
     pub async fn check(&self) -> bool {
         let call = self.upstream.call_fresh(Bytes::from_static(CHECK_BODY));
         let ok = matches!(tokio::time::timeout(CHECK_TIMEOUT, call).await, Ok(Ok(_)));
-        tracing::debug!(node = self.url(), ok, "on-the-spot engine check");
+        tracing::debug!(node = self.label(), ok, "on-the-spot engine check");
         ok
     }
 }
 
 /// What the lane task needs of its node (not the node itself: the node owns the lane).
 struct LaneCtx<N: Network> {
-    url: String,
+    label: String,
     timeout: Duration,
     upstream: Arc<Upstream<N>>,
     health: Arc<Health>,
@@ -310,7 +315,8 @@ async fn serve_lane<N: Network>(ctx: LaneCtx<N>, mut rx: mpsc::Receiver<Job>) {
 
 async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     let skipped = |why: &str| {
-        ctx.health.engine_event(&ctx.url, EngineEvent::Skipped, why);
+        ctx.health
+            .engine_event(&ctx.label, EngineEvent::Skipped, why);
         LaneReply {
             parsed: Parsed::Nothing(why.to_owned()),
             in_time: false,
@@ -343,7 +349,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     let (event, parsed) = match result {
         Ok(body) => {
             ctx.health.record_latency(latency);
-            ctx.metrics.latency(&ctx.url, latency);
+            ctx.metrics.latency(&ctx.label, latency);
             let parsed = reply::parse_voted(call.kind, &body, &call.id, call.block_hash.as_deref());
             if let (Some(Status::Valid), Some(block)) = (parsed.status(), &call.block_hash) {
                 ctx.health.answered_valid(block);
@@ -371,7 +377,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
         Err(e) => {
             let event = match &e {
                 UpstreamError::Timeout => {
-                    ctx.metrics.timeout(&ctx.url);
+                    ctx.metrics.timeout(&ctx.label);
                     Some(EngineEvent::MissedDeadline(call.kind))
                 }
                 UpstreamError::Connect(_) => {
@@ -400,7 +406,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     };
     let in_time = !matches!(event, Some(EngineEvent::MissedDeadline(_)));
     if let Some(event) = event {
-        ctx.health.engine_event(&ctx.url, event, &parsed);
+        ctx.health.engine_event(&ctx.label, event, &parsed);
     }
     LaneReply {
         parsed,

@@ -128,7 +128,7 @@ impl<N: Network> NodeSet<N> {
         let new = best.as_ref().map_or(NO_PRIMARY, |n| n.id);
         if self.primary.swap(new, Ordering::AcqRel) != new {
             match &best {
-                Some(n) => tracing::info!(node = n.url(), "primary node selected"),
+                Some(n) => tracing::info!(node = n.label(), "primary node selected"),
                 None => tracing::warn!("no node is answering: no primary"),
             }
         }

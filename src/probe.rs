@@ -137,7 +137,7 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Arc<Node<N>>, probe: Probe) ->
     if let Err(expected) = proxy.check_chain(probe.chain_id.as_deref()) {
         if !h.wrong_chain() {
             tracing::error!(
-                node = node.url(),
+                node = node.label(),
                 chain_id = probe.chain_id.as_deref().unwrap_or_default(),
                 expected = %expected,
                 "node is on another chain: refusing to use it"
@@ -145,20 +145,20 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Arc<Node<N>>, probe: Probe) ->
         }
         h.set_wrong_chain(true);
         wrong_chain = Some(format!(
-            "{} is on chain {}, the other nodes on {expected}",
-            node.url(),
+            "{} is on chain {}, expected {expected}",
+            node.label(),
             probe.chain_id.clone().unwrap_or_default()
         ));
     } else if probe.chain_id.is_some() && h.wrong_chain() {
-        tracing::info!(node = node.url(), "node is on the right chain again");
+        tracing::info!(node = node.label(), "node is on the right chain again");
         h.set_wrong_chain(false);
     }
     match &probe.reads {
         Ok(syncing) => {
-            h.set_reads(node.url(), true, "eth_syncing answered");
+            h.set_reads(node.label(), true, "eth_syncing answered");
             if *syncing {
                 h.engine_event(
-                    node.url(),
+                    node.label(),
                     EngineEvent::ReportsSyncing,
                     "eth_syncing reports progress",
                 );
@@ -166,7 +166,7 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Arc<Node<N>>, probe: Probe) ->
         }
         Err(why) => {
             node.upstream.clear_pool();
-            h.set_reads(node.url(), false, why);
+            h.set_reads(node.label(), false, why);
         }
     }
     match &probe.engine {
@@ -181,14 +181,14 @@ pub fn apply<N: Network>(proxy: &Proxy<N>, node: &Arc<Node<N>>, probe: Probe) ->
                     status: Some(crate::vote::Status::Valid),
                     current: true,
                 };
-                h.engine_event(node.url(), answered, "legacy: engine probe answered");
+                h.engine_event(node.label(), answered, "legacy: engine probe answered");
             }
         }
         Ok(()) => {
-            h.engine_event(node.url(), EngineEvent::ProbeOk, "engine probe answered");
+            h.engine_event(node.label(), EngineEvent::ProbeOk, "engine probe answered");
         }
         Err(why) => {
-            h.engine_event(node.url(), EngineEvent::ProbeFailed, why);
+            h.engine_event(node.label(), EngineEvent::ProbeFailed, why);
         }
     }
     if was_down && !h.engine().down && wrong_chain.is_none() {
@@ -210,8 +210,10 @@ fn dead_backoff(failed_probes: u64) -> Duration {
 /// Runs the health checks until the task is dropped.
 pub async fn run<N: Network>(proxy: Arc<Proxy<N>>) {
     let mut next: HashMap<u64, Instant> = HashMap::new();
+    let mut alive = crate::readiness::AliveWatch::default();
     loop {
         tokio::time::sleep(TICK).await;
+        alive.observe(&proxy);
         let now = Instant::now();
         let nodes = proxy.nodes.snapshot();
         next.retain(|id, _| nodes.iter().any(|n| n.id == *id));

@@ -261,7 +261,7 @@ impl<N: Network> Proxy<N> {
                 return None;
             }
             tracing::warn!(
-                node = node.url(),
+                node = node.label(),
                 "no node could serve the build: replaying forkchoiceUpdated"
             );
             let rx = {
@@ -308,7 +308,7 @@ fn judge<N: Network>(
                 Ok(value) => value,
                 Err(why) => {
                     tracing::warn!(
-                        node = node.url(),
+                        node = node.label(),
                         reason = %why,
                         "built payload does not match the build request: never chosen"
                     );
@@ -334,11 +334,13 @@ fn result_bytes(call: &Call, out: Out) -> Result<Bytes, Option<RpcError>> {
     match out {
         Out::Result(result) => Ok(result),
         Out::Error(e) => Err(Some(e)),
-        Out::Verbatim(body) => match rpc::parse_reply(&body, call.response_id()) {
-            Ok((Reply::Result(raw), _)) => Ok(body.slice_ref(raw.get().as_bytes())),
-            Ok((Reply::Error(e), _)) => Err(Some(e)),
-            Err(_) => Err(None),
-        },
+        Out::Verbatim(body) | Out::VerbatimError(body, _) => {
+            match rpc::parse_reply(&body, call.response_id()) {
+                Ok((Reply::Result(raw), _)) => Ok(body.slice_ref(raw.get().as_bytes())),
+                Ok((Reply::Error(e), _)) => Err(Some(e)),
+                Err(_) => Err(None),
+            }
+        }
     }
 }
 

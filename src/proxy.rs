@@ -34,6 +34,19 @@ pub enum Out {
     Error(RpcError),
     /// An EL's whole response whose id is already the CL's, byte for byte: passed on untouched.
     Verbatim(Bytes),
+    /// The same for a JSON-RPC error response, with its code (counted as an error).
+    VerbatimError(Bytes, i64),
+}
+
+impl Out {
+    /// The JSON-RPC error code the CL gets, if it gets an error.
+    pub fn error_code(&self) -> Option<i64> {
+        match self {
+            Self::Error(e) => Some(e.code),
+            Self::VerbatimError(_, code) => Some(*code),
+            Self::Result(_) | Self::Verbatim(_) => None,
+        }
+    }
 }
 
 pub struct Proxy<N: Network> {
@@ -78,6 +91,7 @@ impl<N: Network> Proxy<N> {
             .journal
             .clone()
             .unwrap_or_else(|| Arc::new(crate::journal::Journal::in_memory()));
+        let settings_chain = settings.chain_id.map(|id| format!("0x{id:x}"));
         Arc::new(Self {
             settings,
             net,
@@ -94,7 +108,7 @@ impl<N: Network> Proxy<N> {
             journal,
             recent: Arc::new(crate::warm::Recent::new(keep_warm.0, keep_warm.1)),
             warned_capabilities: Mutex::new(HashSet::new()),
-            chain_id: Mutex::new(None),
+            chain_id: Mutex::new(settings_chain),
         })
     }
 
@@ -132,7 +146,8 @@ impl<N: Network> Proxy<N> {
         self.nodes.add(nodes.clone())?;
         for n in &nodes {
             tracing::info!(
-                node = n.url(),
+                node = n.label(),
+                url = n.url(),
                 timeout_ms = n.timeout.as_millis() as u64,
                 do_not_use = n.do_not_use(),
                 "node added"
@@ -141,8 +156,9 @@ impl<N: Network> Proxy<N> {
         Ok(nodes)
     }
 
-    /// Checks a node's `eth_chainId` answer against the proxy's chain, settling the chain on the
-    /// first answer. `Err` carries the expected chain id.
+    /// Checks a node's `eth_chainId` answer against the proxy's chain: the one pinned by
+    /// `--chain-id`/`--network`, else the first answer, which settles it. `Err` says which chain
+    /// was expected.
     pub fn check_chain(&self, chain_id: Option<&str>) -> Result<(), String> {
         let Some(chain_id) = chain_id else {
             return Ok(());
@@ -154,8 +170,14 @@ impl<N: Network> Proxy<N> {
                 *known = Some(chain_id.to_owned());
                 Ok(())
             }
-            Some(k) if k.eq_ignore_ascii_case(chain_id) => Ok(()),
-            Some(k) => Err(k.to_owned()),
+            Some(k) if same_chain(k, chain_id) => Ok(()),
+            Some(k) => Err(match self.settings.chain_id {
+                Some(pinned) => format!(
+                    "{k} = {}, pinned by --chain-id/--network",
+                    crate::chain::describe(pinned)
+                ),
+                None => k.to_owned(),
+            }),
         }
     }
 
@@ -186,7 +208,7 @@ impl<N: Network> Proxy<N> {
     async fn item(&self, item: Item) -> Option<Bytes> {
         match item {
             Item::Invalid { id, error } => {
-                self.metrics.request("invalid", false);
+                self.metrics.request("invalid", Some(error.code));
                 Some(rpc::error_response(
                     id.as_deref().unwrap_or(b"null"),
                     &error,
@@ -195,12 +217,13 @@ impl<N: Network> Proxy<N> {
             Item::Call(call) => {
                 let out = self.call(&call).await;
                 self.metrics
-                    .request(metric_label(&call.method), !matches!(out, Out::Error(_)));
+                    .request(metric_label(&call.method), out.error_code());
+                self.metrics.answered_at(self.clock.unix_seconds());
                 call.id.as_ref()?;
                 Some(match out {
                     Out::Result(result) => rpc::result_response(call.response_id(), &result),
                     Out::Error(e) => rpc::error_response(call.response_id(), &e),
-                    Out::Verbatim(body) => body,
+                    Out::Verbatim(body) | Out::VerbatimError(body, _) => body,
                 })
             }
         }
@@ -242,6 +265,8 @@ impl<N: Network> Proxy<N> {
         let mut next = 0;
         let mut hedge_at = deadline;
         let mut last_error = format!("deadline of {} ms passed", longest.as_millis());
+        // Which attempts (by position in `order`) failed outright.
+        let mut failed: Vec<usize> = Vec::new();
         loop {
             if next < order.len() && (asking.is_empty() || Instant::now() >= hedge_at) {
                 if let (Some(phase), Some(prev)) = (phases.last(), next.checked_sub(1)) {
@@ -254,8 +279,11 @@ impl<N: Network> Proxy<N> {
                 }
                 let node = &order[next];
                 if next > 0 {
-                    self.metrics.failover();
-                    tracing::debug!(method = &*call.method, node = node.url(), "failing over");
+                    tracing::debug!(
+                        method = &*call.method,
+                        node = node.label(),
+                        "asking the next node"
+                    );
                 }
                 let now = Instant::now();
                 let timeout = node.timeout.min(deadline.saturating_duration_since(now));
@@ -274,13 +302,14 @@ impl<N: Network> Proxy<N> {
                         result
                     }
                 });
+                let index = next;
                 asking.push(async move {
                     let out = match attempt.await {
                         Ok(Ok(reply)) => interpret(node, call, reply),
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
-                    (node.url(), out)
+                    (index, node.label(), out)
                 });
                 next += 1;
             }
@@ -294,10 +323,19 @@ impl<N: Network> Proxy<N> {
             };
             tokio::select! {
                 biased;
-                Some((url, out)) = asking.next() => match out {
-                    Ok(out) => return out,
+                Some((index, label, out)) = asking.next() => match out {
+                    Ok(out) => {
+                        // A failover: a node failed and another answered instead. A node asked
+                        // only because the first was slow (hedged) and answering first is not.
+                        if failed.iter().any(|f| *f < index) {
+                            self.metrics.failover();
+                            tracing::debug!(method = &*call.method, node = label, "failed over");
+                        }
+                        return out;
+                    }
                     Err(e) => {
-                        last_error = format!("{url}: {e}");
+                        failed.push(index);
+                        last_error = format!("{label}: {e}");
                         // Failed outright: ask the next node now rather than at the hedge time.
                         hedge_at = Instant::now();
                     }
@@ -347,14 +385,16 @@ impl<N: Network> Proxy<N> {
         for (node, out) in results {
             match out {
                 Ok(Out::Result(raw)) => ok.push((node, raw)),
-                Ok(Out::Verbatim(body)) => match rpc::parse_reply(&body, call.response_id()) {
-                    Ok((Reply::Result(raw), _)) => {
-                        let raw = body.slice_ref(raw.get().as_bytes());
-                        ok.push((node, raw))
+                Ok(Out::Verbatim(body) | Out::VerbatimError(body, _)) => {
+                    match rpc::parse_reply(&body, call.response_id()) {
+                        Ok((Reply::Result(raw), _)) => {
+                            let raw = body.slice_ref(raw.get().as_bytes());
+                            ok.push((node, raw))
+                        }
+                        Ok((Reply::Error(e), _)) => error = error.or(Some(e)),
+                        Err(_) => {}
                     }
-                    Ok((Reply::Error(e), _)) => error = error.or(Some(e)),
-                    Err(_) => {}
-                },
+                }
                 Ok(Out::Error(e)) => error = error.or(Some(e)),
                 Err(_) => {}
             }
@@ -399,14 +439,24 @@ impl<N: Network> Proxy<N> {
     }
 }
 
+/// Whether two `eth_chainId` answers name the same chain (as numbers when both are hex
+/// quantities: `0x01` is `0x1`).
+fn same_chain(a: &str, b: &str) -> bool {
+    match (crate::chain::answer_value(a), crate::chain::answer_value(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
 /// Turns an EL's answer into what the CL gets; `Err` means "try another node".
 fn interpret<N: Network>(node: &Node<N>, call: &Call, reply: Bytes) -> Result<Out, String> {
     match rpc::parse_reply(&reply, call.response_id()) {
-        Ok((Reply::Result(_), true)) | Ok((Reply::Error(_), true)) => Ok(Out::Verbatim(reply)),
+        Ok((Reply::Result(_), true)) => Ok(Out::Verbatim(reply)),
+        Ok((Reply::Error(e), true)) => Ok(Out::VerbatimError(reply, e.code)),
         Ok((Reply::Result(raw), false)) => Ok(Out::Result(reply.slice_ref(raw.get().as_bytes()))),
         Ok((Reply::Error(e), false)) => Ok(Out::Error(e)),
         Err(e) => {
-            tracing::warn!(node = node.url(), method = &*call.method, error = %e, "unusable answer");
+            tracing::warn!(node = node.label(), method = &*call.method, error = %e, "unusable answer");
             Err(e.to_string())
         }
     }
@@ -417,7 +467,7 @@ pub async fn answer<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> Option<Bytes>
     match rpc::parse(body, proxy.settings.max_batch) {
         Ok(incoming) => proxy.handle(incoming).await,
         Err(error) => {
-            proxy.metrics.request("invalid", false);
+            proxy.metrics.request("invalid", Some(error.code));
             Some(rpc::error_response(b"null", &error))
         }
     }

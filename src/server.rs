@@ -33,6 +33,8 @@ use tokio::time::Instant;
 
 use crate::admin;
 use crate::proxy::{self, Proxy};
+use crate::readiness;
+use crate::refusals::Reason;
 use crate::rpc::{self, RpcError};
 use crate::trust;
 
@@ -61,6 +63,8 @@ struct ConnInfo {
     last_active: AtomicU64,
     /// Notified to close the connection (it was chosen to make room).
     close: Notify,
+    /// Who connected (named in the log when a request is refused).
+    peer: SocketAddr,
 }
 
 /// The connection budget of one listener: at most `cap` connections; a new one that finds it
@@ -101,6 +105,7 @@ impl Gate {
             authenticated: AtomicBool::new(false),
             last_active: AtomicU64::new(self.now_ms()),
             close: Notify::new(),
+            peer,
         });
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if open.len() >= self.cap {
@@ -295,13 +300,17 @@ pub async fn serve_prometheus<N: Network>(
                 let service = service_fn(move |req: Request<Incoming>| {
                     let proxy = proxy.clone();
                     async move {
-                        let resp = if req.method() == Method::GET && req.uri().path() == "/metrics" {
-                            Response::builder()
+                        let resp = match (req.method(), req.uri().path()) {
+                            (&Method::GET, "/metrics") => Response::builder()
                                 .header(CONTENT_TYPE, "text/plain; version=0.0.4")
                                 .body(Full::new(Bytes::from(admin::prometheus(&proxy))))
-                                .unwrap_or_default()
-                        } else {
-                            admin::json_error(StatusCode::NOT_FOUND, "only GET /metrics here")
+                                .unwrap_or_default(),
+                            (&Method::GET, "/healthz") => readiness::healthz(),
+                            (&Method::GET, "/readyz") => readiness::readyz(&proxy),
+                            _ => admin::json_error(
+                                StatusCode::NOT_FOUND,
+                                "only GET /metrics (Prometheus), /healthz and /readyz here",
+                            ),
                         };
                         Ok::<_, Infallible>(resp)
                     }
@@ -324,12 +333,15 @@ async fn handle<N: Network>(
 ) -> HttpResponse {
     if trust::is_own(req.headers().get(trust::LOOP_HEADER).map(|v| v.as_bytes())) {
         trust::log_loop(req.uri().path());
+        proxy.metrics.refusals.count_only(Reason::Loop);
         return loop_refused();
     }
     let path = req.uri().path().to_owned();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/metrics") => admin::metrics_report(&proxy),
         (&Method::GET, "/disagreements") => admin::disagreements(&proxy, req.uri().query()),
+        (&Method::GET, "/healthz") => readiness::healthz(),
+        (&Method::GET, "/readyz") => readiness::readyz(&proxy),
         (&Method::GET, "/recheck") => match admin_refusal(&proxy, front, conn, &req) {
             None => admin::recheck(&proxy).await,
             Some(resp) => resp,
@@ -338,7 +350,7 @@ async fn handle<N: Network>(
             if let Some(resp) = admin_refusal(&proxy, front, conn, &req) {
                 return resp;
             }
-            let body = match read_body(&proxy, req).await {
+            let body = match read_body(&proxy, conn.peer, req).await {
                 Ok(body) => body,
                 Err(resp) => return resp,
             };
@@ -349,13 +361,27 @@ async fn handle<N: Network>(
             }
         }
         (&Method::POST, _) => engine(proxy, conn, req).await,
-        (_, "/metrics" | "/recheck" | "/add_nodes" | "/remove_nodes" | "/disagreements") => {
+        (
+            _,
+            "/metrics" | "/recheck" | "/add_nodes" | "/remove_nodes" | "/healthz" | "/readyz"
+            | "/disagreements",
+        ) => {
+            proxy
+                .metrics
+                .refusals
+                .refused(Reason::Method, conn.peer, &path);
             admin::json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
-        _ => admin::json_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "the Engine API takes JSON-RPC over POST",
-        ),
+        _ => {
+            proxy
+                .metrics
+                .refusals
+                .refused(Reason::Method, conn.peer, &path);
+            admin::json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the Engine API takes JSON-RPC over POST",
+            )
+        }
     }
 }
 
@@ -385,6 +411,10 @@ fn admin_refusal<N: Network>(
     req: &Request<Incoming>,
 ) -> Option<HttpResponse> {
     let Some(verifier) = &front.admin else {
+        proxy
+            .metrics
+            .refusals
+            .refused(Reason::AdminOff, conn.peer, req.uri().path());
         return Some(admin::json_error(
             StatusCode::FORBIDDEN,
             trust::ADMIN_OFF_HINT,
@@ -397,12 +427,18 @@ fn admin_refusal<N: Network>(
             conn.authenticated.store(true, Ordering::Relaxed);
             None
         }
-        Err(e) => Some(admin::json_error(
-            StatusCode::UNAUTHORIZED,
-            &format!(
-                "unauthorized: {e} (this endpoint needs a token signed with --admin-jwt-secret; the engine secret is not accepted)"
-            ),
-        )),
+        Err(e) => {
+            proxy
+                .metrics
+                .refusals
+                .refused(Reason::AdminToken, conn.peer, &e.to_string());
+            Some(admin::json_error(
+                StatusCode::UNAUTHORIZED,
+                &format!(
+                    "unauthorized: {e} (this endpoint needs a token signed with --admin-jwt-secret; the engine secret is not accepted)"
+                ),
+            ))
+        }
     }
 }
 
@@ -412,6 +448,10 @@ async fn engine<N: Network>(
     req: Request<Incoming>,
 ) -> HttpResponse {
     if let Err(e) = check_jwt(&proxy, &req) {
+        proxy
+            .metrics
+            .refusals
+            .refused(Reason::of_jwt(&e), conn.peer, &e.to_string());
         let body = rpc::error_response(
             b"null",
             &RpcError::new(rpc::SERVER_ERROR, format!("unauthorized: {e}")),
@@ -425,6 +465,11 @@ async fn engine<N: Network>(
                 .is_some_and(|p| p.eq_ignore_ascii_case("application/json"))
         });
         if !is_json {
+            proxy.metrics.refusals.refused(
+                Reason::ContentType,
+                conn.peer,
+                &String::from_utf8_lossy(ct.as_bytes()),
+            );
             let body = rpc::error_response(
                 b"null",
                 &RpcError::invalid_request("Content-Type must be application/json"),
@@ -432,7 +477,7 @@ async fn engine<N: Network>(
             return json(StatusCode::UNSUPPORTED_MEDIA_TYPE, body);
         }
     }
-    let body = match read_body(&proxy, req).await {
+    let body = match read_body(&proxy, conn.peer, req).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };
@@ -455,11 +500,15 @@ fn check_jwt<N: Network>(proxy: &Proxy<N>, req: &Request<Incoming>) -> Result<()
 
 async fn read_body<N: Network>(
     proxy: &Proxy<N>,
+    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Bytes, HttpResponse> {
     let limit = proxy.settings.max_request_bytes;
     let too_large = || {
-        tracing::warn!(limit, "request body over the limit refused");
+        proxy
+            .metrics
+            .refusals
+            .refused(Reason::TooLarge, peer, &format!("limit {limit} bytes"));
         let mut resp = json(
             StatusCode::PAYLOAD_TOO_LARGE,
             rpc::error_response(
@@ -491,9 +540,10 @@ async fn read_body<N: Network>(
             &format!("could not read the body: {e}"),
         )),
         Err(_) => {
-            tracing::warn!(
-                timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-                "request body not received in time: cut off"
+            proxy.metrics.refusals.refused(
+                Reason::BodyTimeout,
+                peer,
+                &format!("{} ms", timeout.as_millis()),
             );
             let mut resp = json(
                 StatusCode::REQUEST_TIMEOUT,

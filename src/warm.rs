@@ -159,7 +159,7 @@ pub async fn catch_up<N: Network>(node: Arc<Node<N>>, recent: Arc<Recent>, why: 
         }
         if out.head == Some(Status::Valid) {
             tracing::info!(
-                node = node.url(),
+                node = node.label(),
                 why,
                 replayed = out.replayed,
                 valid = out.valid,
@@ -167,7 +167,7 @@ pub async fn catch_up<N: Network>(node: Arc<Node<N>>, recent: Arc<Recent>, why: 
             );
         } else {
             tracing::warn!(
-                node = node.url(),
+                node = node.label(),
                 why,
                 replayed = out.replayed,
                 valid = out.valid,

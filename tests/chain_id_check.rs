@@ -53,3 +53,76 @@ async fn add_nodes_refuses_a_node_on_another_chain() {
     );
     assert_eq!(running.proxy.nodes.snapshot().len(), 1, "nothing added");
 }
+
+/// `--chain-id`/`--network`: the pinned chain, not the first answer, is the one every node must
+/// be on; nodes that agree with each other on another chain are refused all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_chain_refuses_nodes_that_agree_on_another_chain() {
+    let a = mock("el1", 1, |b| b.chain_id(1337)).await;
+    let b = mock("el2", 2, |b| b.chain_id(1337)).await;
+    let settings = executionbackup::config::Settings {
+        chain_id: Some(17_000),
+        ..settings()
+    };
+    let nodes = nodes(&[(a.url(), ""), (b.url(), "")], &settings);
+    let started = app::start(
+        TokioNet,
+        Arc::new(SystemClock),
+        settings,
+        secret(),
+        nodes,
+        1,
+    )
+    .await;
+    match started {
+        Err(e @ StartError::WrongChain(_)) => {
+            assert_eq!(e.exit_code(), 2);
+            let text = e.to_string();
+            assert!(
+                text.contains(&a.url())
+                    && text.contains("0x539")
+                    && text.contains("17000 (holesky), pinned"),
+                "{text}"
+            );
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("started with nodes on another chain than the pinned one"),
+    }
+}
+
+/// The pin holds on every probe: a node that was down at start and comes up on another chain
+/// is refused (dead, never alive) while the one on the pinned chain serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_chain_is_checked_on_every_probe() {
+    let good = mock("el1", 1, |b| b.chain_id(1)).await;
+    let late = mock("el2", 2, |b| b.chain_id(1)).await;
+    let settings = executionbackup::config::Settings {
+        chain_id: Some(1),
+        ..settings()
+    };
+    let running = proxy(&[(good.url(), ""), (late.url(), "")], settings).await;
+    let cl = Cl::new(running.url());
+    assert_eq!(status_of(&cl.new_payload(1).await), "VALID");
+    let listed = |report: &serde_json::Value, key: &str, url: &str| {
+        report[key]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|u| u == url))
+    };
+    assert!(listed(&cl.metrics().await, "alive_nodes", &late.url()));
+
+    late.set(mock_el::Behaviour::ChainId(5));
+    let refused = eventually(std::time::Duration::from_secs(10), async || {
+        listed(&cl.metrics().await, "dead_nodes", &late.url())
+    })
+    .await;
+    assert!(refused, "the probe finds it on chain 5");
+    assert_eq!(status_of(&cl.new_payload(2).await), "VALID");
+    assert!(listed(&cl.metrics().await, "alive_nodes", &good.url()));
+
+    late.set(mock_el::Behaviour::ChainId(1));
+    let back = eventually(std::time::Duration::from_secs(10), async || {
+        !listed(&cl.metrics().await, "dead_nodes", &late.url())
+    })
+    .await;
+    assert!(back, "back on the pinned chain");
+}

@@ -51,10 +51,29 @@ async fn metrics_json_and_prometheus() {
         .text()
         .await
         .expect("text");
+    // What changes from run to run or commit to commit: latencies, the process's own figures,
+    // times, the commit.
     let mut stable: Vec<String> = rename(prom)
         .lines()
-        .filter(|l| !l.starts_with("eb_node_request_duration_seconds"))
-        .map(str::to_owned)
+        .filter(|l| {
+            !l.starts_with("eb_node_request_duration_seconds") && !l.starts_with("process_")
+        })
+        .map(|l| {
+            if l.starts_with("eb_last_") {
+                let name = l.split(' ').next().unwrap_or_default();
+                let value = l.rsplit(' ').next().unwrap_or_default();
+                assert!(value.parse::<u64>().is_ok_and(|t| t > 1_700_000_000), "{l}");
+                format!("{name} [unix seconds]")
+            } else if l.starts_with("eb_build_info{") {
+                assert!(
+                    l.contains(env!("CARGO_PKG_VERSION")) && l.ends_with(" 1"),
+                    "{l}"
+                );
+                "eb_build_info{version=[version],commit=[commit]} 1".to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
         .collect();
     // Series of one metric come in URL order, and the URLs' ports are random: sort each run.
     let mut start = 0;

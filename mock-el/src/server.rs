@@ -97,6 +97,10 @@ pub(crate) async fn serve<N: Network>(
 }
 
 /// Serves one connection until the peer leaves, or the mock dies or shuts down.
+///
+/// Death is looked at first: once the mock is dead or shut down, a request that arrives on a
+/// connection opened before is never served (a restarted EL has lost what the old one knew, and
+/// tests rely on that), however late this task runs after the signal.
 async fn connection<S: Connection>(
     stream: S,
     shared: Arc<Shared>,
@@ -108,10 +112,10 @@ async fn connection<S: Connection>(
         .serve_connection(TokioIo::new(stream), svc);
     tokio::select! {
         biased;
+        _ = async { let _ = life.wait_for(|l| l.dead || l.shutdown).await; } => {}
         r = conn => if let Err(e) = r {
             tracing::trace!(error = %e, "connection ended");
         },
-        _ = async { let _ = life.wait_for(|l| l.dead || l.shutdown).await; } => {}
     }
 }
 

@@ -647,9 +647,11 @@ impl Checker {
 }
 
 /// Metric series the proxy can have: per method and outcome (≤ 70), per vote kind, status and
-/// reason (50), failovers, and about 21 per node (histogram, state, counters).
+/// reason (50), failovers, and about 21 per node (histogram, state, counters); refusals by
+/// reason (11), two timestamps, build info and the process metrics (6); errors per method and
+/// code (16 codes, for the dozen methods the simulated consensus client calls).
 pub fn max_series(nodes: usize) -> usize {
-    130 + 25 * nodes
+    130 + 20 + 16 * 12 + 25 * nodes
 }
 
 /// Slots' worth of simulated time between two checks of the proxy's maps.
