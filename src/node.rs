@@ -123,6 +123,7 @@ impl<N: Network> Node<N> {
             clock,
             max_response,
             max_in_flight,
+            config.tls,
         ));
         let (lane, rx) = mpsc::channel(LANE_DEPTH);
         let in_flight = Arc::new(Semaphore::new(max_in_flight));
@@ -238,6 +239,7 @@ impl<N: Network> Node<N> {
                 } else {
                     self.upstream.clear_pool();
                 }
+                self.note_tls_failure(e);
                 self.health.set_reads(self.url(), false, &e.to_string());
                 if self.legacy {
                     self.health.engine_event(
@@ -250,6 +252,14 @@ impl<N: Network> Node<N> {
             Err(e) => tracing::warn!(node = self.url(), error = %e, "read failed"),
         }
         result
+    }
+
+    /// Counts and logs a failed TLS handshake (any other error is ignored here).
+    pub fn note_tls_failure(&self, e: &UpstreamError) {
+        if let UpstreamError::Tls { label, reason } = e {
+            self.metrics.tls_failure(self.url(), label);
+            tracing::warn!(node = self.url(), reason = %reason, "TLS handshake failed: nothing sent to this node");
+        }
     }
 
     /// The on-the-spot check: a cheap authenticated engine call on a fresh connection with a
@@ -336,6 +346,12 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
                 }
                 UpstreamError::Connect(_) => {
                     ctx.upstream.clear_pool();
+                    Some(EngineEvent::Unreachable)
+                }
+                // A certificate that fails verification: nothing is sent to it, ever.
+                UpstreamError::Tls { label, reason } => {
+                    ctx.metrics.tls_failure(&ctx.url, label);
+                    tracing::warn!(node = %ctx.url, reason = %reason, "TLS handshake failed: nothing sent to this node");
                     Some(EngineEvent::Unreachable)
                 }
                 // Refused our credentials: it cannot serve this proxy at all.

@@ -63,6 +63,9 @@ pub async fn probe<N: Network>(node: &Node<N>) -> Probe {
     };
     let (syncing, caps, chain) =
         tokio::join!(call(ETH_SYNCING), call(CAPABILITIES), call(CHAIN_ID));
+    if let Err(e) = &caps {
+        node.note_tls_failure(e);
+    }
     let engine = caps
         .map(|_| ())
         .map_err(|e| format!("engine_exchangeCapabilities: {e}"));

@@ -209,6 +209,9 @@ pub enum Behaviour {
     Blobs(Vec<B256>),
     /// The chain id answered to `eth_chainId`.
     ChainId(u64),
+    /// Bogota (FOCIL): the `inclusionListSatisfied` of VALID answers to newPayloadV6 and
+    /// forkchoiceUpdatedV5 (true by default).
+    InclusionListSatisfied(bool),
 }
 
 impl Behaviour {
@@ -296,6 +299,7 @@ impl Behaviour {
             Behaviour::Capabilities(_) => BehaviourKind::Capabilities,
             Behaviour::Blobs(_) => BehaviourKind::Blobs,
             Behaviour::ChainId(_) => BehaviourKind::ChainId,
+            Behaviour::InclusionListSatisfied(_) => BehaviourKind::InclusionListSatisfied,
         }
     }
 }
@@ -327,6 +331,7 @@ pub enum BehaviourKind {
     Capabilities,
     Blobs,
     ChainId,
+    InclusionListSatisfied,
 }
 
 impl FromStr for BehaviourKind {
@@ -382,6 +387,7 @@ pub struct Settings {
     pub capabilities: Vec<String>,
     pub blobs: BTreeSet<B256>,
     pub chain_id: u64,
+    pub inclusion_list_satisfied: bool,
 }
 
 /// 1 gwei; small enough to read, non-zero so comparisons of block values mean something.
@@ -409,6 +415,7 @@ impl Default for Settings {
             capabilities: ENGINE_METHODS.iter().map(|m| m.to_string()).collect(),
             blobs: BTreeSet::new(),
             chain_id: DEFAULT_CHAIN_ID,
+            inclusion_list_satisfied: true,
         }
     }
 }
@@ -462,6 +469,7 @@ impl Settings {
             Behaviour::Capabilities(c) => self.capabilities = c,
             Behaviour::Blobs(b) => self.blobs.extend(b),
             Behaviour::ChainId(id) => self.chain_id = id,
+            Behaviour::InclusionListSatisfied(v) => self.inclusion_list_satisfied = v,
         }
     }
 
@@ -486,6 +494,9 @@ impl Settings {
             BehaviourKind::Capabilities => self.capabilities = b.capabilities,
             BehaviourKind::Blobs => self.blobs = b.blobs,
             BehaviourKind::ChainId => self.chain_id = b.chain_id,
+            BehaviourKind::InclusionListSatisfied => {
+                self.inclusion_list_satisfied = b.inclusion_list_satisfied
+            }
         }
     }
 
