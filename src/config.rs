@@ -190,6 +190,15 @@ pub struct Cli {
     /// The chain by name: mainnet, sepolia, hoodi or holesky (same as its --chain-id).
     #[arg(long, env = "EB_NETWORK", value_parser = crate::chain::parse_network)]
     pub network: Option<u64>,
+
+    /// PEM certificate chain for TLS on the engine port (for a consensus client on another
+    /// host); needs --tls-key. The Prometheus listener stays plain HTTP.
+    #[arg(long, env = "EB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "EB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Cli {
@@ -260,6 +269,10 @@ pub struct NodeSpec {
     /// The URL carried credentials (`user:password@`). They are never sent: the Authorization
     /// header carries the engine JWT.
     pub had_credentials: bool,
+    /// `https://`: reached over TLS, certificate and host name verified (see [`crate::tls`]).
+    pub tls: bool,
+    /// `#ca=PATH`: a PEM file of extra roots this node's certificate may chain to (https only).
+    pub ca: Option<PathBuf>,
 }
 
 /// What identifies one execution client: where its socket is. Two entries with the same key
@@ -384,6 +397,15 @@ impl NodeSpec {
                 Some(("jwt-secret", path)) if !path.is_empty() => {
                     out.jwt_secret = Some(PathBuf::from(path))
                 }
+                Some(("ca", path)) if !path.is_empty() => {
+                    if !out.tls {
+                        return Err(err(
+                            "#ca= is for https:// nodes (a plain http:// node has no certificate)"
+                                .into(),
+                        ));
+                    }
+                    out.ca = Some(PathBuf::from(path))
+                }
                 Some(("timeout", ms)) => {
                     let ms = parse_timeout(ms).map_err(err)?;
                     out.timeout = Some(Duration::from_millis(ms));
@@ -392,7 +414,7 @@ impl NodeSpec {
                 None if option == "do-not-use" => out.do_not_use = true,
                 _ => {
                     return Err(err(format!(
-                    "unknown option #{option} (known: #jwt-secret=PATH, #timeout=MS, #do-not-use, #name=NAME)"
+                    "unknown option #{option} (known: #jwt-secret=PATH, #timeout=MS, #do-not-use, #name=NAME, #ca=PATH)"
                 )))
                 }
             }
@@ -404,18 +426,16 @@ impl NodeSpec {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| format!("not a URL ({e}); expected http://host:port"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(
-                    "https is not supported: reach the EL's auth port over plain http on a \
-                            loopback or private network"
-                        .into(),
-                )
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => {
+                return Err(format!(
+                    "unsupported scheme {other:?}, use http:// or https://"
+                ))
             }
-            Some(other) => return Err(format!("unsupported scheme {other:?}, use http://")),
             None => return Err("missing scheme, expected http://host:port".into()),
-        }
+        };
         let host = uri.host().filter(|h| !h.is_empty()).ok_or("missing host")?;
         let host = host
             .trim_start_matches('[')
@@ -431,6 +451,7 @@ impl NodeSpec {
                 .ok()
                 .filter(|p| *p != 0)
                 .ok_or_else(|| format!("bad port {p:?}"))?,
+            None if tls => 443,
             None => 80,
         };
         let path = uri
@@ -449,6 +470,8 @@ impl NodeSpec {
             do_not_use: false,
             name: None,
             had_credentials,
+            tls,
+            ca: None,
         })
     }
 
@@ -555,6 +578,8 @@ pub struct NodeConfig {
     pub spec: NodeSpec,
     pub secret: JwtSecret,
     pub timeout: Duration,
+    /// `https://` nodes: the TLS client (roots loaded, name to verify).
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 /// Resolves a node's secret (its own file, else the global secret) and timeout.
@@ -568,10 +593,23 @@ pub fn resolve_node(
         None => global_secret.cloned().ok_or(ConfigError::NoSecret)?,
     };
     let timeout = spec.timeout.unwrap_or(default_timeout);
+    let tls =
+        if spec.tls {
+            let roots = crate::tls::env_roots();
+            let client = crate::tls::client(&spec.host, roots.as_deref(), spec.ca.as_deref())
+                .map_err(|e| ConfigError::Node {
+                    spec: spec.url.clone(),
+                    reason: format!("TLS: {e}"),
+                })?;
+            Some(client)
+        } else {
+            None
+        };
     Ok(NodeConfig {
         spec,
         secret,
         timeout,
+        tls,
     })
 }
 
@@ -644,6 +682,8 @@ pub struct Settings {
     pub ready_min_nodes: usize,
     /// The chain pinned by `--chain-id`/`--network`; `None`: the first answer sets it.
     pub chain_id: Option<u64>,
+    /// TLS on the engine port (`--tls-cert`, `--tls-key`); `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<eb_transport::tls::rustls::ServerConfig>>,
 }
 
 impl Settings {
@@ -677,6 +717,7 @@ impl Settings {
             health_model: HealthModel::Current,
             ready_min_nodes: usize::try_from(cli.ready_min_nodes).unwrap_or(usize::MAX),
             chain_id: cli.pinned_chain(),
+            tls: None,
         }
     }
 }
@@ -712,6 +753,7 @@ impl Default for Settings {
             health_model: HealthModel::Current,
             ready_min_nodes: 1,
             chain_id: None,
+            tls: None,
         }
     }
 }
@@ -751,6 +793,11 @@ pub fn load(cli: &Cli) -> Result<(Settings, JwtSecret, Vec<NodeConfig>), ConfigE
         .into_iter()
         .map(|s| resolve_node(s, Some(&secret), settings.default_timeout))
         .collect::<Result<Vec<_>, _>>()?;
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        let tls = eb_transport::tls::server_config_from_files(cert, key)
+            .map_err(|e| ConfigError::Invalid(format!("--tls-cert/--tls-key: {e}")))?;
+        settings.tls = Some(tls);
+    }
     if let Some(path) = cli.admin_jwt_secret.as_deref() {
         let admin = JwtSecret::from_file(path)?;
         check_admin_secret(&admin, &secret, &nodes)?;
@@ -841,6 +888,21 @@ mod tests {
 
         let n = NodeSpec::parse("http://10.0.0.1").expect("no port");
         assert_eq!(n.port, 80);
+        assert!(!n.tls);
+
+        let n = NodeSpec::parse("https://el.example#ca=/etc/el-ca.pem").expect("https");
+        assert_eq!((n.port, n.tls), (443, true));
+        assert_eq!(n.ca, Some(PathBuf::from("/etc/el-ca.pem")));
+        assert_eq!(n.url, "https://el.example");
+        assert_eq!(
+            NodeSpec::parse("https://127.0.0.1:8552")
+                .expect("https")
+                .key(),
+            NodeSpec::parse("http://localhost:8552")
+                .expect("http")
+                .key(),
+            "http and https to one socket are one EL"
+        );
     }
 
     #[test]
@@ -848,7 +910,7 @@ mod tests {
         for bad in [
             "localhost:8551",
             "ftp://x:1",
-            "https://127.0.0.1:8552",
+            "http://x:1#ca=/etc/ca.pem",
             "http://",
             "http://x:1#timeout=0",
             "http://x:1#timeout=abc",
@@ -983,6 +1045,7 @@ mod tests {
             spec: NodeSpec::parse("http://a:1").expect("spec"),
             secret: secret.clone(),
             timeout: Duration::from_secs(1),
+            tls: None,
         };
         assert!(check_admin_secret(&admin, &engine, &[node(&engine)]).is_ok());
         assert!(check_admin_secret(&engine, &engine, &[]).is_err());

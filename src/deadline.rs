@@ -5,31 +5,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The spec's timeout for `method`, when it has one (`eth_*` and unknown methods have none).
+/// The spec's timeout for `method`, when it has one (`eth_*` and unknown methods have none):
+/// the method table's ([`crate::methods`]).
 pub fn spec_timeout(method: &str) -> Option<Duration> {
-    let rest = method.strip_prefix("engine_")?;
-    let secs = |s: u64| Some(Duration::from_secs(s));
-    if let Some(v) = version(rest, "newPayload") {
-        // 6 s from V5 (Amsterdam).
-        return if v >= 5 { secs(6) } else { secs(8) };
+    if !method.starts_with("engine_") {
+        return None;
     }
-    if version(rest, "forkchoiceUpdated").is_some() {
-        return secs(8);
-    }
-    if rest.starts_with("getPayloadBodies") {
-        return secs(10);
-    }
-    if version(rest, "getPayload").is_some()
-        || rest.starts_with("getBlobs")
-        || rest == "hasBlobs"
-        || rest == "exchangeCapabilities"
-        || rest == "getClientVersionV1"
-        || rest.starts_with("getInclusionList")
-        || rest.starts_with("exchangeTransitionConfiguration")
-    {
-        return secs(1);
-    }
-    None
+    crate::methods::lookup(method).map(crate::methods::Method::timeout)
 }
 
 /// How long before the CL's deadline the proxy answers: an eighth of it, at most 500 ms, for
@@ -46,11 +28,6 @@ pub fn answer_by(method: &str, received: Instant, own: Duration) -> Instant {
         Some(t) => own.min(received + t - margin(t)),
         None => own,
     }
-}
-
-/// `name` followed by `V` and a version number.
-fn version(rest: &str, name: &str) -> Option<u32> {
-    rest.strip_prefix(name)?.strip_prefix('V')?.parse().ok()
 }
 
 #[cfg(test)]
@@ -72,6 +49,9 @@ mod tests {
         assert_eq!(s("engine_getBlobsV4"), Some(1000));
         assert_eq!(s("engine_exchangeCapabilities"), Some(1000));
         assert_eq!(s("engine_getClientVersionV1"), Some(1000));
+        assert_eq!(s("engine_getInclusionListV1"), Some(1000));
+        assert_eq!(s("engine_hasBlobs"), Some(1000));
+        assert_eq!(s("engine_forkchoiceUpdatedV5"), Some(8000));
         assert_eq!(s("eth_blockNumber"), None);
         assert_eq!(s("engine_newPayloadVx"), None);
     }

@@ -31,6 +31,10 @@ use crate::wait::{self, Check, Waiting};
 const SYNCING_STATUS: &str =
     r#"{"status":"SYNCING","latestValidHash":null,"validationError":null}"#;
 const SYNCING_FCU: &str = r#"{"payloadStatus":{"status":"SYNCING","latestValidHash":null,"validationError":null},"payloadId":null}"#;
+/// PayloadStatusV2 (Bogota: newPayloadV6, forkchoiceUpdatedV5) carries `inclusionListSatisfied`,
+/// `null` unless VALID.
+const SYNCING_STATUS_V2: &str = r#"{"status":"SYNCING","latestValidHash":null,"validationError":null,"inclusionListSatisfied":null}"#;
+const SYNCING_FCU_V2: &str = r#"{"payloadStatus":{"status":"SYNCING","latestValidHash":null,"validationError":null,"inclusionListSatisfied":null},"payloadId":null}"#;
 
 /// A PayloadStatus a voter's answer carried, as the proxy received it.
 #[derive(Clone, Copy, Debug)]
@@ -394,18 +398,24 @@ impl<N: Network> Proxy<N> {
     /// What the CL gets for `decision`.
     fn answer(&self, call: &Call, kind: Kind, decision: &Decision, voters: &[Voted<N>]) -> Out {
         match decision.outcome {
-            Outcome::Syncing => Out::Result(Bytes::from_static(match kind {
-                Kind::NewPayload => SYNCING_STATUS.as_bytes(),
-                Kind::ForkchoiceUpdated => SYNCING_FCU.as_bytes(),
-            })),
+            Outcome::Syncing => {
+                let v2 = crate::methods::lookup(&call.method).is_some_and(|m| m.status_v2);
+                Out::Result(Bytes::from_static(match (kind, v2) {
+                    (Kind::NewPayload, false) => SYNCING_STATUS.as_bytes(),
+                    (Kind::ForkchoiceUpdated, false) => SYNCING_FCU.as_bytes(),
+                    (Kind::NewPayload, true) => SYNCING_STATUS_V2.as_bytes(),
+                    (Kind::ForkchoiceUpdated, true) => SYNCING_FCU_V2.as_bytes(),
+                }))
+            }
             Outcome::Error { index } => match voters[index].parsed() {
                 Some(Parsed::Error(e)) => Out::Error(e.clone()),
                 _ => Out::Error(RpcError::internal("vote pointed at a non-error")),
             },
             Outcome::Follow { status, index } => {
-                let Some(Parsed::Status { raw, .. }) = voters[index].parsed() else {
+                let Some(Parsed::Status { raw, inclusion, .. }) = voters[index].parsed() else {
                     return Out::Error(RpcError::internal("vote pointed at a non-status"));
                 };
+                let raw = &inclusion_checked(status, raw, *inclusion, voters);
                 match kind {
                     Kind::NewPayload => Out::Result(raw.clone()),
                     Kind::ForkchoiceUpdated => {
@@ -439,6 +449,35 @@ impl<N: Network> Proxy<N> {
             .collect();
         let fcu_seq = self.fcu_seq.load(Ordering::Acquire);
         (!builds.is_empty()).then(|| self.payloads.insert(builds, call.bytes.clone(), fcu_seq))
+    }
+}
+
+/// The status to pass on with its `inclusionListSatisfied` as [`crate::inclusion::satisfied`]
+/// decides: `raw` itself, unless a VALID voter's `false` has to replace the flag.
+fn inclusion_checked<N: Network>(
+    status: Status,
+    raw: &Bytes,
+    followed: Option<Option<bool>>,
+    voters: &[Voted<N>],
+) -> Bytes {
+    let flags = voters.iter().filter_map(|v| match v.parsed() {
+        Some(Parsed::Status {
+            status: Status::Valid,
+            inclusion,
+            ..
+        }) => Some(*inclusion),
+        _ => None,
+    });
+    let told = crate::inclusion::satisfied(status == Status::Valid, followed, flags);
+    if told == followed {
+        return raw.clone();
+    }
+    tracing::warn!(
+        "execution clients disagree on the inclusion list: one says it is not satisfied, so the consensus client is told so"
+    );
+    match told.and_then(|flag| crate::reply::with_inclusion(raw, flag)) {
+        Some(rewritten) => rewritten,
+        None => raw.clone(),
     }
 }
 

@@ -66,6 +66,35 @@ pub fn merge_per_index(answers: &[&[u8]]) -> Vec<u8> {
     }
 }
 
+/// Whether `answer` is an array with at least one `null` entry (payload bodies a node has
+/// pruned or never had).
+pub fn has_null_entry(answer: &[u8]) -> bool {
+    serde_json::from_slice::<Vec<&RawValue>>(answer)
+        .is_ok_and(|list| list.iter().any(|x| x.get() == "null"))
+}
+
+/// engine_hasBlobs (Prysm): one boolean per requested hash, true where any answer says true.
+/// Answers that are not boolean arrays are skipped; `null` when none is.
+pub fn any_true(answers: &[&[u8]]) -> Vec<u8> {
+    let mut merged: Option<Vec<bool>> = None;
+    for answer in answers {
+        let Ok(list) = serde_json::from_slice::<Vec<bool>>(answer) else {
+            continue;
+        };
+        let m = merged.get_or_insert_with(Vec::new);
+        for (i, has) in list.into_iter().enumerate() {
+            match m.get_mut(i) {
+                Some(slot) => *slot |= has,
+                None => m.push(has),
+            }
+        }
+    }
+    match merged {
+        Some(list) => serde_json::to_vec(&list).unwrap_or_else(|_| b"null".to_vec()),
+        None => b"null".to_vec(),
+    }
+}
+
 /// engine_getBlobsV2 (all or nothing): the first answer that is a complete array without nulls,
 /// else `null`.
 pub fn first_complete(answers: &[&[u8]]) -> Vec<u8> {
@@ -115,6 +144,39 @@ mod tests {
             s(merge_per_index(&[b"null", a])),
             r#"[{"blob":"0x01"},null,null]"#
         );
+    }
+
+    #[test]
+    fn blobs_v4_cells_merge_per_blob() {
+        let a = br#"[{"blobCells":["0xa0"],"proofs":["0xp0"]},null]"#;
+        let b = br#"[null,{"blobCells":["0xb1"],"proofs":["0xp1"]}]"#;
+        insta::assert_snapshot!(s(merge_per_index(&[a, b"null", b])), @r#"[{"blobCells":["0xa0"],"proofs":["0xp0"]},{"blobCells":["0xb1"],"proofs":["0xp1"]}]"#);
+    }
+
+    #[test]
+    fn bodies_nulls_are_found_and_filled() {
+        let a = br#"[{"transactions":[]},null]"#;
+        let b = br#"[null,{"transactions":["0x01"],"blockAccessList":null}]"#;
+        assert!(has_null_entry(a));
+        assert!(!has_null_entry(br#"[{"transactions":[]}]"#));
+        assert!(!has_null_entry(b"null"));
+        let merged = merge_per_index(&[a, b]);
+        assert!(!has_null_entry(&merged));
+        insta::assert_snapshot!(s(merged), @r#"[{"transactions":[]},{"transactions":["0x01"],"blockAccessList":null}]"#);
+    }
+
+    #[test]
+    fn has_blobs_ors() {
+        assert_eq!(
+            s(any_true(&[
+                b"[true,false,false]",
+                b"oops",
+                b"[false,false,true]"
+            ])),
+            "[true,false,true]"
+        );
+        assert_eq!(s(any_true(&[b"[false]", b"[false,true]"])), "[false,true]");
+        assert_eq!(s(any_true(&[b"null"])), "null");
     }
 
     #[test]

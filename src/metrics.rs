@@ -68,6 +68,8 @@ pub struct Metrics {
     late: Mutex<BTreeMap<(String, bool), u64>>,
     /// How each voter's wait ended, per (node, how).
     waits: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Failed TLS handshakes per (node, why).
+    tls_failures: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Journal records per (node, reason): the node's answer differed from the decision.
     journal: Mutex<BTreeMap<(String, String), u64>>,
     /// Whether each node answered VALID for the head of the last forkchoiceUpdated with
@@ -159,6 +161,23 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&(node.to_owned(), how))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A TLS handshake with `node` failed; `why` is a bounded label (see
+    /// [`crate::tls::failure_label`]).
+    pub fn tls_failure(&self, node: &str, why: &'static str) {
+        let mut map = self.tls_failures.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((node.to_owned(), why)).or_default() += 1;
+    }
+
+    /// Failed TLS handshakes with `node` for `why`, for tests and reports.
+    pub fn tls_failures(&self, node: &str, why: &'static str) -> u64 {
+        self.tls_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(node.to_owned(), why))
             .copied()
             .unwrap_or(0)
     }
@@ -330,6 +349,21 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "eb_vote_waits_total{{node=\"{}\",ended=\"{how}\"}} {n}",
+                escape(node)
+            );
+        }
+
+        out.push_str("# HELP eb_node_tls_failures_total Failed TLS handshakes with this node, by reason (unknown_issuer, wrong_name, expired, ...). Nothing is sent to a node whose certificate fails.\n");
+        out.push_str("# TYPE eb_node_tls_failures_total counter\n");
+        for ((node, why), n) in self
+            .tls_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "eb_node_tls_failures_total{{node=\"{}\",reason=\"{why}\"}} {n}",
                 escape(node)
             );
         }

@@ -128,6 +128,7 @@ impl<N: Network> Node<N> {
             clock,
             max_response,
             max_in_flight,
+            config.tls,
         ));
         let (lane, rx) = mpsc::channel(LANE_DEPTH);
         let in_flight = Arc::new(Semaphore::new(max_in_flight));
@@ -267,6 +268,7 @@ impl<N: Network> Node<N> {
                 } else {
                     self.upstream.clear_pool();
                 }
+                self.note_tls_failure(e);
                 self.health.set_reads(self.label(), false, &e.to_string());
                 if self.legacy {
                     self.health.engine_event(
@@ -279,6 +281,14 @@ impl<N: Network> Node<N> {
             Err(e) => tracing::warn!(node = self.label(), error = %e, "read failed"),
         }
         result
+    }
+
+    /// Counts and logs a failed TLS handshake (any other error is ignored here).
+    pub fn note_tls_failure(&self, e: &UpstreamError) {
+        if let UpstreamError::Tls { label, reason } = e {
+            self.metrics.tls_failure(self.url(), label);
+            tracing::warn!(node = self.url(), reason = %reason, "TLS handshake failed: nothing sent to this node");
+        }
     }
 
     /// The on-the-spot check: a cheap authenticated engine call on a fresh connection with a
@@ -382,6 +392,12 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
                 }
                 UpstreamError::Connect(_) => {
                     ctx.upstream.clear_pool();
+                    Some(EngineEvent::Unreachable)
+                }
+                // A certificate that fails verification: nothing is sent to it, ever.
+                UpstreamError::Tls { label, reason } => {
+                    ctx.metrics.tls_failure(&ctx.label, label);
+                    tracing::warn!(node = %ctx.label, reason = %reason, "TLS handshake failed: nothing sent to this node");
                     Some(EngineEvent::Unreachable)
                 }
                 // Refused our credentials: it cannot serve this proxy at all.

@@ -75,6 +75,9 @@ pub async fn probe<N: Network>(node: &Node<N>) -> Probe {
         call(CHAIN_ID),
         call(CLIENT_VERSION)
     );
+    if let Err(e) = &caps {
+        node.note_tls_failure(e);
+    }
     let engine = caps
         .map(|_| ())
         .map_err(|e| format!("engine_exchangeCapabilities: {e}"));

@@ -240,6 +240,8 @@ impl<N: Network> Proxy<N> {
             Route::Capabilities => self.capabilities(call).await,
             Route::BlobsPerIndex => self.merged(call, merge::merge_per_index).await,
             Route::BlobsAllOrNothing => self.merged(call, merge::first_complete).await,
+            Route::AnyHas => self.merged(call, merge::any_true).await,
+            Route::Bodies => self.bodies(call).await,
             Route::Primary => self.forward(call).await,
             Route::Refused => Out::Error(RpcError::method_not_found(&call.method)),
         }
@@ -412,6 +414,60 @@ impl<N: Network> Proxy<N> {
         }
         let results: Vec<&[u8]> = answers.iter().map(|(_, raw)| &raw[..]).collect();
         Out::Result(Bytes::from(merge(&results)))
+    }
+
+    /// engine_getPayloadBodies*: the primary's answer (with failover); entries it answered `null`
+    /// (history it pruned or never had) are asked of the other nodes, in failover order, until
+    /// none is left or the CL's deadline nears.
+    async fn bodies(&self, call: &Call) -> Out {
+        let received = Instant::now();
+        let first = self.forward(call).await;
+        let raw = match &first {
+            Out::Result(raw) => raw.clone(),
+            Out::Verbatim(body) => match rpc::parse_reply(body, call.response_id()) {
+                Ok((Reply::Result(raw), _)) => body.slice_ref(raw.get().as_bytes()),
+                _ => return first,
+            },
+            Out::Error(_) | Out::VerbatimError(..) => return first,
+        };
+        if !merge::has_null_entry(&raw) {
+            return first;
+        }
+        let order = self.nodes.failover_order();
+        let longest = order.iter().map(|n| n.timeout).max().unwrap_or_default();
+        let answer_by = crate::deadline::answer_by(&call.method, received, longest);
+        let mut merged = raw.to_vec();
+        // The first node in failover order gave the answer in hand (or failed): the rest fill.
+        for node in order.iter().skip(1) {
+            let left = answer_by.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let Ok(out) = self
+                .read_from(node, call, call.bytes.clone(), node.timeout.min(left))
+                .await
+            else {
+                continue;
+            };
+            let other = match out {
+                Out::Result(raw) => raw,
+                Out::Verbatim(body) => match rpc::parse_reply(&body, call.response_id()) {
+                    Ok((Reply::Result(raw), _)) => body.slice_ref(raw.get().as_bytes()),
+                    _ => continue,
+                },
+                Out::Error(_) | Out::VerbatimError(..) => continue,
+            };
+            merged = merge::merge_per_index(&[&merged, &other]);
+            tracing::debug!(
+                method = &*call.method,
+                node = node.label(),
+                "payload bodies filled from another node"
+            );
+            if !merge::has_null_entry(&merged) {
+                break;
+            }
+        }
+        Out::Result(Bytes::from(merged))
     }
 
     /// engine_exchangeCapabilities: only what every answering node supports.

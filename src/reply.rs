@@ -29,6 +29,9 @@ pub enum Parsed {
         /// to be cut.
         raw: Bytes,
         payload_id: Option<String>,
+        /// PayloadStatusV2's `inclusionListSatisfied` (Bogota): `None` when the field is
+        /// absent, `Some(None)` when it is `null`.
+        inclusion: Option<Option<bool>>,
     },
     Error(RpcError),
     Nothing(String),
@@ -93,6 +96,17 @@ struct StatusView<'a> {
     latest_valid_hash: Option<Cow<'a, str>>,
     #[serde(rename = "validationError", default, borrow)]
     validation_error: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "inclusionListSatisfied",
+        default,
+        deserialize_with = "present"
+    )]
+    inclusion_list_satisfied: Option<Option<bool>>,
+}
+
+/// A field that is present (`null` included): `Some`. Absent fields take the default, `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<bool>>, D::Error> {
+    Option::<bool>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -150,7 +164,12 @@ pub fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8], block_hash: Option<
     let validation_error = view.validation_error.map(|e| {
         if e.len() > MAX_TEXT {
             let cut = rpc::truncate(&e, MAX_TEXT).to_owned();
-            raw = rebuild_status(status, view.latest_valid_hash.as_deref(), &cut);
+            raw = rebuild_status(
+                status,
+                view.latest_valid_hash.as_deref(),
+                &cut,
+                view.inclusion_list_satisfied,
+            );
             cut
         } else {
             e.into_owned()
@@ -162,16 +181,34 @@ pub fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8], block_hash: Option<
         validation_error,
         raw,
         payload_id,
+        inclusion: view.inclusion_list_satisfied,
     }
 }
 
-fn rebuild_status(status: Status, lvh: Option<&str>, error: &str) -> Bytes {
-    let value = serde_json::json!({
+fn rebuild_status(
+    status: Status,
+    lvh: Option<&str>,
+    error: &str,
+    inclusion: Option<Option<bool>>,
+) -> Bytes {
+    let mut value = serde_json::json!({
         "status": status.as_str(),
         "latestValidHash": lvh,
         "validationError": error,
     });
+    if let (Some(flag), Some(map)) = (inclusion, value.as_object_mut()) {
+        map.insert("inclusionListSatisfied".into(), serde_json::json!(flag));
+    }
     Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+}
+
+/// `raw` (a PayloadStatus object) with its `inclusionListSatisfied` set to `flag`. Runs only
+/// when the ELs disagreed on the flag; the status object is small. `None` if `raw` is not an
+/// object.
+pub fn with_inclusion(raw: &[u8], flag: Option<bool>) -> Option<Bytes> {
+    let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(raw).ok()?;
+    value.insert("inclusionListSatisfied".into(), serde_json::json!(flag));
+    serde_json::to_vec(&value).ok().map(Bytes::from)
 }
 
 #[cfg(test)]
@@ -223,6 +260,36 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
         assert_eq!(v["status"], "INVALID");
         assert_eq!(v["latestValidHash"], "0x01");
+    }
+
+    #[test]
+    fn inclusion_list_satisfied_is_read_present_null_or_absent() {
+        let read = |result: &str| match parse_voted(Kind::NewPayload, &body(result), b"1", None) {
+            Parsed::Status { inclusion, .. } => inclusion,
+            other => panic!("{other}"),
+        };
+        let v = r#"{"status":"VALID","latestValidHash":null,"validationError":null"#;
+        assert_eq!(read(&format!("{v}}}")), None);
+        assert_eq!(
+            read(&format!(r#"{v},"inclusionListSatisfied":null}}"#)),
+            Some(None)
+        );
+        assert_eq!(
+            read(&format!(r#"{v},"inclusionListSatisfied":false}}"#)),
+            Some(Some(false))
+        );
+        assert_eq!(
+            read(&format!(r#"{v},"inclusionListSatisfied":true}}"#)),
+            Some(Some(true))
+        );
+        let rewritten = with_inclusion(
+            br#"{"status":"VALID","latestValidHash":"0x01","validationError":null,"inclusionListSatisfied":true}"#,
+            Some(false),
+        )
+        .expect("an object");
+        let back: serde_json::Value = serde_json::from_slice(&rewritten).expect("json");
+        assert_eq!(back["inclusionListSatisfied"], false);
+        assert_eq!(back["latestValidHash"], "0x01");
     }
 
     #[test]

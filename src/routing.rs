@@ -1,4 +1,4 @@
-//! Which path each method takes. One table for every Engine API method.
+//! Which path each method takes. The Engine API's methods are in [`crate::methods`]'s table.
 
 /// How a method is served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +17,11 @@ pub enum Route {
     BlobsPerIndex,
     /// `engine_getBlobsV2`: every live node, the first complete answer (all or nothing).
     BlobsAllOrNothing,
+    /// `engine_getPayloadBodies*`: the primary, with `null` entries (pruned history) asked of
+    /// the next nodes.
+    Bodies,
+    /// `engine_hasBlobs` (Prysm): every live node, true for a hash when any has it.
+    AnyHas,
     /// Reads and everything else in the served namespaces: the primary, failing over.
     Primary,
     /// Not served (outside `engine_`, `eth_`, `net_`, `web3_`): -32601 without asking any EL.
@@ -24,25 +29,11 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route of `method`: the method table's ([`crate::methods`]) for Engine API methods;
+    /// other `engine_` methods and the `eth_`, `net_`, `web3_` namespaces go to the primary.
     pub fn of(method: &str) -> Self {
-        if let Some(rest) = method.strip_prefix("engine_") {
-            if versioned(rest, "newPayload") {
-                Self::NewPayload
-            } else if versioned(rest, "forkchoiceUpdated") {
-                Self::ForkchoiceUpdated
-            } else if versioned(rest, "getPayload") {
-                Self::GetPayload
-            } else if rest == "getClientVersionV1" {
-                Self::ClientVersion
-            } else if rest == "exchangeCapabilities" {
-                Self::Capabilities
-            } else if rest == "getBlobsV1" || rest == "getBlobsV3" {
-                Self::BlobsPerIndex
-            } else if rest == "getBlobsV2" {
-                Self::BlobsAllOrNothing
-            } else {
-                Self::Primary
-            }
+        if method.starts_with("engine_") {
+            crate::methods::lookup(method).map_or(Self::Primary, |m| m.route)
         } else if ["eth_", "net_", "web3_"]
             .iter()
             .any(|p| method.starts_with(p))
@@ -59,44 +50,12 @@ impl Route {
     }
 }
 
-/// `name` followed by `V` and a version number (`newPayloadV3`, not `newPayloadBodies`).
-fn versioned(rest: &str, name: &str) -> bool {
-    rest.strip_prefix(name)
-        .and_then(|v| v.strip_prefix('V'))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// A bounded label for metrics: known methods by name, anything else as `other`.
 pub fn metric_label(method: &str) -> &'static str {
+    if let Some(m) = crate::methods::TABLE.iter().find(|m| m.name == method) {
+        return m.name;
+    }
     const KNOWN: &[&str] = &[
-        "engine_newPayloadV1",
-        "engine_newPayloadV2",
-        "engine_newPayloadV3",
-        "engine_newPayloadV4",
-        "engine_newPayloadV5",
-        "engine_newPayloadV6",
-        "engine_forkchoiceUpdatedV1",
-        "engine_forkchoiceUpdatedV2",
-        "engine_forkchoiceUpdatedV3",
-        "engine_forkchoiceUpdatedV4",
-        "engine_forkchoiceUpdatedV5",
-        "engine_getPayloadV1",
-        "engine_getPayloadV2",
-        "engine_getPayloadV3",
-        "engine_getPayloadV4",
-        "engine_getPayloadV5",
-        "engine_getPayloadV6",
-        "engine_getPayloadBodiesByHashV1",
-        "engine_getPayloadBodiesByRangeV1",
-        "engine_getPayloadBodiesByHashV2",
-        "engine_getPayloadBodiesByRangeV2",
-        "engine_getBlobsV1",
-        "engine_getBlobsV2",
-        "engine_getBlobsV3",
-        "engine_getBlobsV4",
-        "engine_exchangeCapabilities",
-        "engine_getClientVersionV1",
-        "engine_exchangeTransitionConfigurationV1",
         "eth_blockNumber",
         "eth_call",
         "eth_chainId",
@@ -137,12 +96,9 @@ mod tests {
             );
         }
         for m in [
-            "engine_getPayloadBodiesByHashV1",
-            "engine_getPayloadBodiesByRangeV2",
-            "engine_getBlobsV4",
             "engine_getInclusionListV1",
             "engine_exchangeTransitionConfigurationV1",
-            "engine_hasBlobs",
+            "engine_somethingNew",
             "eth_syncing",
             "eth_getBlockByNumber",
             "eth_sendRawTransaction",
@@ -158,6 +114,10 @@ mod tests {
         assert_eq!(Route::of("engine_getClientVersionV1"), Route::ClientVersion);
         assert_eq!(Route::of("engine_getBlobsV1"), Route::BlobsPerIndex);
         assert_eq!(Route::of("engine_getBlobsV3"), Route::BlobsPerIndex);
+        assert_eq!(Route::of("engine_getBlobsV4"), Route::BlobsPerIndex);
+        assert_eq!(Route::of("engine_hasBlobs"), Route::AnyHas);
+        assert_eq!(Route::of("engine_getPayloadBodiesByHashV1"), Route::Bodies);
+        assert_eq!(Route::of("engine_getPayloadBodiesByRangeV2"), Route::Bodies);
         assert_eq!(Route::of("engine_getBlobsV2"), Route::BlobsAllOrNothing);
         for m in [
             "admin_addPeer",
@@ -175,6 +135,12 @@ mod tests {
         assert!(Route::NewPayload.is_voted() && Route::ForkchoiceUpdated.is_voted());
         assert!(!Route::GetPayload.is_voted());
         assert_eq!(metric_label("engine_newPayloadV3"), "engine_newPayloadV3");
+        assert_eq!(
+            metric_label("engine_getInclusionListV1"),
+            "engine_getInclusionListV1"
+        );
+        assert_eq!(metric_label("eth_chainId"), "eth_chainId");
+        assert_eq!(metric_label("engine_newPayloadV9"), "other");
         assert_eq!(metric_label("x".repeat(1000).as_str()), "other");
     }
 }

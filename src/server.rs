@@ -218,6 +218,12 @@ pub async fn serve_on<N: Network>(
         admin: proxy.settings.admin_secret.clone().map(Verifier::new),
         own,
     });
+    // `--tls-cert`/`--tls-key`: every connection is TLS first; without them nothing changes.
+    let tls = proxy
+        .settings
+        .tls
+        .clone()
+        .map(eb_transport::tls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         // Biased: polling order is fixed, so simulations replay exactly.
@@ -242,12 +248,29 @@ pub async fn serve_on<N: Network>(
                             Ok::<_, Infallible>(resp)
                         }
                     });
-                    let conn = http1::Builder::new()
+                    let mut builder = http1::Builder::new();
+                    builder
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service);
-                    gate.spawn(id, info, graceful.watch(conn));
+                        .keep_alive(true);
+                    match &tls {
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            gate.spawn(id, info, graceful.watch(conn));
+                        }
+                        // The handshake counts against the connection's grace for
+                        // authenticating, like a slow first request.
+                        Some(acceptor) => {
+                            let (accept, watcher) = (acceptor.accept(stream), graceful.watcher());
+                            gate.spawn(id, info, async move {
+                                let stream = accept
+                                    .await
+                                    .map_err(|e| format!("TLS handshake failed: {e}"))?;
+                                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                                watcher.watch(conn).await.map_err(|e| e.to_string())
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -361,6 +384,12 @@ async fn handle<N: Network>(
             }
         }
         (&Method::POST, _) => engine(proxy, conn, req).await,
+        // EIP-8161's SSZ/REST engine transport: a consensus client probes for it with
+        // `GET /engine/v1/capabilities` and falls back to JSON-RPC on a clean "not here".
+        (&Method::GET, p) if p.starts_with("/engine/") => admin::json_error(
+            StatusCode::NOT_FOUND,
+            "the SSZ/REST engine transport is not served here: use JSON-RPC over POST",
+        ),
         (
             _,
             "/metrics" | "/recheck" | "/add_nodes" | "/remove_nodes" | "/healthz" | "/readyz"

@@ -18,11 +18,16 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
 use crate::config::NodeSpec;
+use crate::tls::ClientTls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("connect failed: {0}")]
     Connect(io::Error),
+    /// The TLS handshake failed (an untrusted or wrong-name certificate, most often). `label` is
+    /// a bounded name for metrics.
+    #[error("TLS handshake failed: {reason}")]
+    Tls { label: &'static str, reason: String },
     #[error("timed out")]
     Timeout,
     #[error("HTTP {status}: {body}")]
@@ -42,7 +47,7 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// Failures that say the node is down (as opposed to slow or confused).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Self::Connect(_) | Self::Timeout)
+        matches!(self, Self::Connect(_) | Self::Tls { .. } | Self::Timeout)
     }
 }
 
@@ -62,6 +67,8 @@ pub struct Upstream<N: Network> {
     /// Idle connections kept (as many as calls may be in flight, so a steady load reuses them).
     max_idle: usize,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// `https://` nodes: every connection is wrapped in TLS before HTTP starts on it.
+    tls: Option<ClientTls>,
 }
 
 impl<N: Network> Upstream<N> {
@@ -72,6 +79,7 @@ impl<N: Network> Upstream<N> {
         clock: SharedClock,
         max_response: usize,
         max_idle: usize,
+        tls: Option<ClientTls>,
     ) -> Self {
         let authority = if spec.host.contains(':') {
             format!("[{}]:{}", spec.host, spec.port)
@@ -103,6 +111,7 @@ impl<N: Network> Upstream<N> {
             max_response,
             max_idle,
             idle: Mutex::new(Vec::new()),
+            tls,
         }
     }
 
@@ -165,15 +174,20 @@ impl<N: Network> Upstream<N> {
             .connect(&self.host, self.port)
             .await
             .map_err(UpstreamError::Connect)?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| UpstreamError::Connect(io::Error::other(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "upstream connection ended");
+        match &self.tls {
+            None => handshake(stream).await,
+            Some(tls) => {
+                let stream = tls
+                    .connector
+                    .connect(tls.name.clone(), stream)
+                    .await
+                    .map_err(|e| UpstreamError::Tls {
+                        label: crate::tls::failure_label(&e),
+                        reason: e.to_string(),
+                    })?;
+                handshake(stream).await
             }
-        });
-        Ok(sender)
+        }
     }
 
     /// The `Authorization` header for now, reused while the token is.
@@ -242,6 +256,22 @@ impl<N: Network> Upstream<N> {
         self.put_idle(sender);
         Ok(body)
     }
+}
+
+/// Starts HTTP/1.1 on a connected stream (plain, or TLS already negotiated).
+async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, UpstreamError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| UpstreamError::Connect(io::Error::other(e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::trace!(error = %e, "upstream connection ended");
+        }
+    });
+    Ok(sender)
 }
 
 enum Attempt {

@@ -119,6 +119,7 @@ fn node(url: &str, secret: &JwtSecret) -> NodeConfig {
         spec: NodeSpec::parse(url).expect("node url"),
         secret: secret.clone(),
         timeout: Duration::from_millis(7500),
+        tls: None,
     }
 }
 

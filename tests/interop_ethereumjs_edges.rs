@@ -48,6 +48,7 @@ async fn proxy_for(url: &str, secret: &JwtSecret, cl_secret: &JwtSecret) -> Runn
             spec: NodeSpec::parse(url).expect("url"),
             secret: secret.clone(),
             timeout: Duration::from_secs(5),
+            tls: None,
         }],
         3,
     )

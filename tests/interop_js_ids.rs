@@ -72,6 +72,7 @@ fn node(url: &str) -> NodeConfig {
         spec: NodeSpec::parse(url).expect("url"),
         secret: eb_transport::JwtSecret::from_bytes([9; 32]),
         timeout: Duration::from_secs(2),
+        tls: None,
     }
 }
 

@@ -67,6 +67,7 @@ impl Harness {
                         .expect("node spec"),
                     secret: secret.clone(),
                     timeout: std::time::Duration::from_secs(8),
+                    tls: None,
                 })
                 .collect();
             proxy.add_nodes(nodes).expect("nodes");

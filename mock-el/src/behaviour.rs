@@ -209,6 +209,9 @@ pub enum Behaviour {
     Blobs(Vec<B256>),
     /// The chain id answered to `eth_chainId`.
     ChainId(u64),
+    /// Bogota (FOCIL): the `inclusionListSatisfied` of VALID answers to newPayloadV6 and
+    /// forkchoiceUpdatedV5 (true by default).
+    InclusionListSatisfied(bool),
 }
 
 impl Behaviour {
@@ -296,6 +299,7 @@ impl Behaviour {
             Behaviour::Capabilities(_) => BehaviourKind::Capabilities,
             Behaviour::Blobs(_) => BehaviourKind::Blobs,
             Behaviour::ChainId(_) => BehaviourKind::ChainId,
+            Behaviour::InclusionListSatisfied(_) => BehaviourKind::InclusionListSatisfied,
         }
     }
 }
@@ -327,6 +331,7 @@ pub enum BehaviourKind {
     Capabilities,
     Blobs,
     ChainId,
+    InclusionListSatisfied,
 }
 
 impl FromStr for BehaviourKind {
@@ -385,6 +390,7 @@ pub struct Settings {
     /// Answer SYNCING to a newPayload whose parent this EL does not have, as a real EL does
     /// (default off: every block is taken as it comes).
     pub require_parent: bool,
+    pub inclusion_list_satisfied: bool,
 }
 
 /// 1 gwei; small enough to read, non-zero so comparisons of block values mean something.
@@ -413,6 +419,7 @@ impl Default for Settings {
             blobs: BTreeSet::new(),
             chain_id: DEFAULT_CHAIN_ID,
             require_parent: false,
+            inclusion_list_satisfied: true,
         }
     }
 }
@@ -466,6 +473,7 @@ impl Settings {
             Behaviour::Capabilities(c) => self.capabilities = c,
             Behaviour::Blobs(b) => self.blobs.extend(b),
             Behaviour::ChainId(id) => self.chain_id = id,
+            Behaviour::InclusionListSatisfied(v) => self.inclusion_list_satisfied = v,
         }
     }
 
@@ -490,6 +498,9 @@ impl Settings {
             BehaviourKind::Capabilities => self.capabilities = b.capabilities,
             BehaviourKind::Blobs => self.blobs = b.blobs,
             BehaviourKind::ChainId => self.chain_id = b.chain_id,
+            BehaviourKind::InclusionListSatisfied => {
+                self.inclusion_list_satisfied = b.inclusion_list_satisfied
+            }
         }
     }
 

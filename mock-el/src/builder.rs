@@ -45,6 +45,7 @@ pub struct MockElBuilder {
     settings: Settings,
     behaviours: Vec<Behaviour>,
     max_calls: usize,
+    tls: Option<Arc<eb_transport::tls::rustls::ServerConfig>>,
 }
 
 impl Default for MockElBuilder {
@@ -59,6 +60,7 @@ impl Default for MockElBuilder {
             settings: Settings::default(),
             behaviours: Vec::new(),
             max_calls: 100_000,
+            tls: None,
         }
     }
 }
@@ -146,6 +148,13 @@ impl MockElBuilder {
 
     /// How many calls the log keeps (oldest dropped first; default 100 000; 0 keeps none but
     /// still counts).
+    /// Serves the engine port over TLS with this certificate (see
+    /// [`eb_transport::tls::server_config`]); [`MockElHandle::url`] is then `https://`.
+    pub fn tls(mut self, config: Arc<eb_transport::tls::rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     pub fn max_calls(mut self, max_calls: usize) -> Self {
         self.max_calls = max_calls;
         self
@@ -193,6 +202,8 @@ impl MockElBuilder {
             settings.apply(b, now);
         }
         let dead = settings.dead;
+        let tls = self.tls.map(eb_transport::tls::TlsAcceptor::from);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared {
             name: self.name,
             code: self.code,
@@ -210,6 +221,7 @@ impl MockElBuilder {
             }),
             calls: Mutex::new(Recorder::new(self.max_calls)),
             auth_failures: AtomicU64::new(0),
+            tls_failures: AtomicU64::new(0),
             life: watch::Sender::new(Life {
                 dead,
                 shutdown: false,
@@ -217,10 +229,11 @@ impl MockElBuilder {
             changes: watch::Sender::new(0),
         });
         tracing::info!(el = %shared.name, %addr, "mock EL listening");
-        let task = tokio::spawn(server::serve(net, listener, addr, shared.clone()));
+        let task = tokio::spawn(server::serve(net, listener, addr, shared.clone(), tls));
         Ok(MockElHandle {
             el: MockEl { shared },
             addr,
+            scheme,
             task: Some(task),
         })
     }
@@ -231,6 +244,8 @@ impl MockElBuilder {
 pub struct MockElHandle {
     el: MockEl,
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     task: Option<JoinHandle<()>>,
 }
 
@@ -249,9 +264,9 @@ impl MockElHandle {
         self.addr
     }
 
-    /// `http://IP:PORT`.
+    /// `http://IP:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// A clonable handle on the mock's state, independent of this handle's lifetime.

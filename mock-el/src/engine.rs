@@ -40,6 +40,8 @@ const MAX_BODIES: usize = 1024;
 const MAX_BLOBS: usize = 128;
 const BLOB_BYTES: usize = 131_072;
 const CELLS_PER_EXT_BLOB: usize = 128;
+/// Bytes per cell (EIP-7594): 64 field elements of 32 bytes.
+const CELL_BYTES: usize = 2048;
 const ZERO_BLOOM: &str = concat!(
     "0x",
     "00000000000000000000000000000000000000000000000000000000000000000000000000000000",
@@ -77,21 +79,29 @@ pub(crate) fn call(
             message: Cow::Owned(f.message.clone()),
         });
     }
-    if let Some(v) = versioned(method, "engine_newPayloadV", 5) {
+    if let Some(v) = versioned(method, "engine_newPayloadV", 6) {
         return new_payload(ctx, v, params, out);
     }
-    if versioned(method, "engine_forkchoiceUpdatedV", 4).is_some() {
-        return forkchoice_updated(ctx, params, out);
+    if let Some(v) = versioned(method, "engine_forkchoiceUpdatedV", 5) {
+        return forkchoice_updated(ctx, v, params, out);
     }
-    if let Some(v) = versioned(method, "engine_getPayloadV", 5) {
+    if let Some(v) = versioned(method, "engine_getPayloadV", 6) {
         return get_payload(ctx, v, params, out).map(|_| Effect::default());
     }
-    if let Some(v) = versioned(method, "engine_getBlobsV", 2) {
+    if versioned(method, "engine_getBlobsV", 4) == Some(4) {
+        return get_blob_cells(ctx, params, out).map(|_| Effect::default());
+    }
+    if let Some(v) = versioned(method, "engine_getBlobsV", 3) {
         return get_blobs(ctx, v, params, out).map(|_| Effect::default());
     }
     match method {
-        "engine_getPayloadBodiesByHashV1" => bodies_by_hash(ctx, params, out),
-        "engine_getPayloadBodiesByRangeV1" => bodies_by_range(ctx, params, out),
+        "engine_getPayloadBodiesByHashV1" => bodies_by_hash(ctx, params, false, out),
+        "engine_getPayloadBodiesByRangeV1" => bodies_by_range(ctx, params, false, out),
+        "engine_getPayloadBodiesByHashV2" => bodies_by_hash(ctx, params, true, out),
+        "engine_getPayloadBodiesByRangeV2" => bodies_by_range(ctx, params, true, out),
+        "engine_hasBlobs" => has_blobs(ctx, params, out),
+        // FOCIL: this mock's mempool is empty, so its inclusion list is too.
+        "engine_getInclusionListV1" => write(out, &[(); 0]),
         "engine_exchangeCapabilities" => write(out, &ctx.settings.capabilities),
         "engine_getClientVersionV1" => client_version(ctx, out),
         "eth_syncing" => syncing(ctx, out),
@@ -123,6 +133,14 @@ struct PayloadStatusOut<'a> {
     status: &'static str,
     latest_valid_hash: Option<B256>,
     validation_error: Option<&'a str>,
+    /// PayloadStatusV2 only (newPayloadV6, forkchoiceUpdatedV5): a bool when VALID, else null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inclusion_list_satisfied: Option<Option<bool>>,
+}
+
+/// PayloadStatusV2's `inclusionListSatisfied` for `status`, when `v2` (Bogota) is answered.
+fn inclusion(s: &Settings, v2: bool, status: Status) -> Option<Option<bool>> {
+    v2.then(|| (status == Status::Valid).then_some(s.inclusion_list_satisfied))
 }
 
 /// A payload's header fields; everything else (transactions included) is skipped.
@@ -227,6 +245,7 @@ fn new_payload(
             status: status.as_str(),
             latest_valid_hash: lvh,
             validation_error: error,
+            inclusion_list_satisfied: inclusion(s, version >= 6, status),
         },
     )?;
     Ok(Effect {
@@ -263,6 +282,7 @@ struct ForkchoiceOut<'a> {
 
 fn forkchoice_updated(
     ctx: &mut Ctx<'_>,
+    version: u8,
     params: Option<&RawValue>,
     out: &mut Vec<u8>,
 ) -> Result<Effect, RpcError> {
@@ -323,6 +343,7 @@ fn forkchoice_updated(
                 status: status.as_str(),
                 latest_valid_hash: lvh,
                 validation_error: error,
+                inclusion_list_satisfied: inclusion(s, version >= 5, status),
             },
             payload_id: payload_id.as_deref(),
         },
@@ -502,34 +523,109 @@ fn get_blobs(
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct BodyOut<'a> {
     transactions: [(); 0],
     withdrawals: Option<&'a RawValue>,
+    /// V2 (Amsterdam) only; this mock keeps no access lists: null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block_access_list: Option<()>,
 }
 
-fn body(block: Option<&Block>) -> Option<BodyOut<'_>> {
+fn body(block: Option<&Block>, v2: bool) -> Option<BodyOut<'_>> {
     block.map(|b| BodyOut {
         transactions: [],
         withdrawals: b.withdrawals.as_deref(),
+        block_access_list: v2.then_some(()),
     })
+}
+
+/// engine_getBlobsV4 (Amsterdam): per blob the cells the 128-bit bitarray asks for, with their
+/// proofs; `null` for a blob this mock does not have (partial answers are allowed).
+fn get_blob_cells(
+    ctx: &mut Ctx<'_>,
+    params: Option<&RawValue>,
+    out: &mut Vec<u8>,
+) -> Result<(), RpcError> {
+    let Leading(hashes, bits): Leading<Vec<B256>, &str> = rpc::leading(params)?;
+    if hashes.len() > MAX_BLOBS {
+        return Err(RpcError::TOO_LARGE);
+    }
+    let bits = bits.ok_or_else(|| RpcError::invalid_params("missing indices bitarray"))?;
+    let bits = hex::decode(bits.strip_prefix("0x").unwrap_or(bits))
+        .ok()
+        .filter(|b| b.len() == CELLS_PER_EXT_BLOB / 8)
+        .ok_or_else(|| RpcError::invalid_params("indices bitarray must be 16 bytes"))?;
+    let cells: Vec<usize> = (0..CELLS_PER_EXT_BLOB)
+        .filter(|i| bits[i / 8] & (1 << (i % 8)) != 0)
+        .collect();
+    out.push(b'[');
+    for (i, h) in hashes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if !ctx.settings.blobs.contains(h) {
+            out.extend_from_slice(b"null");
+            continue;
+        }
+        out.extend_from_slice(b"{\"blobCells\":[");
+        for (n, cell) in cells.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            // A cell starts with its blob's versioned hash and its index: every cell differs.
+            let mut head = h.0.to_vec();
+            head.push(*cell as u8);
+            write_hex_padded(out, &head, CELL_BYTES);
+        }
+        out.extend_from_slice(b"],\"proofs\":[");
+        for n in 0..cells.len() {
+            if n > 0 {
+                out.push(b',');
+            }
+            write_hex_padded(out, &h.0, 48);
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// Prysm's engine_hasBlobs: for each versioned hash, whether this mock has its blob.
+fn has_blobs(
+    ctx: &mut Ctx<'_>,
+    params: Option<&RawValue>,
+    out: &mut Vec<u8>,
+) -> Result<(), RpcError> {
+    let hashes: Vec<B256> = rpc::first(params)?;
+    if hashes.len() > MAX_BLOBS {
+        return Err(RpcError::TOO_LARGE);
+    }
+    let have: Vec<bool> = hashes
+        .iter()
+        .map(|h| ctx.settings.blobs.contains(h))
+        .collect();
+    write(out, &have)
 }
 
 fn bodies_by_hash(
     ctx: &mut Ctx<'_>,
     params: Option<&RawValue>,
+    v2: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), RpcError> {
     let hashes: Vec<B256> = rpc::first(params)?;
     if hashes.len() > MAX_BODIES {
         return Err(RpcError::TOO_LARGE);
     }
-    let bodies: Vec<_> = hashes.iter().map(|h| body(ctx.chain.get(h))).collect();
+    let bodies: Vec<_> = hashes.iter().map(|h| body(ctx.chain.get(h), v2)).collect();
     write(out, &bodies)
 }
 
 fn bodies_by_range(
     ctx: &mut Ctx<'_>,
     params: Option<&RawValue>,
+    v2: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), RpcError> {
     let Leading(start, count): Leading<&str, &str> = rpc::leading(params)?;
@@ -547,7 +643,7 @@ fn bodies_by_range(
         return Err(RpcError::TOO_LARGE);
     }
     let mut bodies: Vec<_> = (start..start.saturating_add(count))
-        .map(|n| body(ctx.chain.by_number(n)))
+        .map(|n| body(ctx.chain.by_number(n), v2))
         .collect();
     while bodies.last().is_some_and(Option::is_none) {
         bodies.pop();

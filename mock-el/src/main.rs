@@ -159,6 +159,12 @@ struct Args {
     /// How many calls each EL keeps in its log.
     #[arg(long, env = "MOCK_EL_MAX_CALLS", default_value_t = 100_000)]
     max_calls: usize,
+    /// Serve the engine port over TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "MOCK_EL_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "MOCK_EL_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// Turns the behaviour flags into behaviours applied at start.
@@ -260,6 +266,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let secret = JwtSecret::from_file(&args.jwt_secret)?;
     let behaviours = behaviours(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(eb_transport::tls::server_config_from_files(cert, key)?),
+        _ => None,
+    };
     let mut running = Vec::new();
     for i in 0..args.count {
         let engine_port = port(args.base_port, i, "--base-port")?;
@@ -291,6 +301,9 @@ async fn main() -> anyhow::Result<()> {
         }
         for b in &behaviours {
             builder = builder.behaviour(b.clone());
+        }
+        if let Some(tls) = &tls {
+            builder = builder.tls(tls.clone());
         }
         let el = builder
             .spawn(TokioNet, SocketAddr::new(args.listen, engine_port))

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub calls: Mutex<Recorder>,
     pub auth_failures: AtomicU64,
+    /// TLS handshakes that failed (the client refused the certificate, most often).
+    pub tls_failures: AtomicU64,
     pub life: watch::Sender<Life>,
     /// Bumped on every behaviour change (wakes hung requests).
     pub changes: watch::Sender<u64>,
@@ -205,6 +207,11 @@ impl MockEl {
     }
 
     /// How many requests were refused with HTTP 401.
+    /// TLS handshakes that failed on the engine port.
+    pub fn tls_failures(&self) -> u64 {
+        self.shared.tls_failures.load(Ordering::Relaxed)
+    }
+
     pub fn auth_failures(&self) -> u64 {
         self.shared.auth_failures.load(Ordering::Relaxed)
     }

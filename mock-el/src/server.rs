@@ -43,6 +43,7 @@ pub(crate) async fn serve<N: Network>(
     listener: N::Listener,
     addr: SocketAddr,
     shared: Arc<Shared>,
+    tls: Option<eb_transport::tls::TlsAcceptor>,
 ) {
     let mut life = shared.life.subscribe();
     let mut listener = Some(listener);
@@ -83,7 +84,23 @@ pub(crate) async fn serve<N: Network>(
             accepted = current.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let conn_life = shared.life.subscribe();
-                    tokio::spawn(connection(stream, shared.clone(), conn_life));
+                    match &tls {
+                        None => {
+                            tokio::spawn(connection(stream, shared.clone(), conn_life));
+                        }
+                        Some(acceptor) => {
+                            let (accept, shared) = (acceptor.accept(stream), shared.clone());
+                            tokio::spawn(async move {
+                                match accept.await {
+                                    Ok(stream) => connection(stream, shared, conn_life).await,
+                                    Err(e) => {
+                                        shared.tls_failures.fetch_add(1, Ordering::Relaxed);
+                                        tracing::debug!(el = %shared.name, error = %e, "TLS handshake failed");
+                                    }
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(el = %shared.name, error = %e, "accept failed");

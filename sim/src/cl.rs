@@ -10,6 +10,11 @@
 //!   proposer"), then `engine_forkchoiceUpdatedV3` on the new head unless it was INVALID, then
 //!   `eth_blockNumber`, `eth_getBlockByNumber` and `eth_chainId`.
 //!
+//! From the schedule's Amsterdam fork on, the same slot uses Amsterdam's versions and shapes:
+//! `engine_forkchoiceUpdatedV4` (PayloadAttributesV4, third parameter `custodyColumns`),
+//! `engine_getPayloadV6` and `engine_newPayloadV5` (ExecutionPayloadV4 with `blockAccessList`
+//! and `slotNumber`, then the execution requests).
+//!
 //! Requests go one at a time, each on a fresh connection, each under a generous client timeout
 //! (a request that hits it breaks invariant 3 anyway).
 
@@ -67,6 +72,8 @@ struct Client {
     head: Head,
     /// Copies of the next newPayload to send at once (a queued pile-up).
     pile_up: u32,
+    /// The chain is past the Amsterdam fork: Amsterdam's method versions and shapes.
+    amsterdam: bool,
 }
 
 /// The client's whole life: start-up calls, then `slots` slots.
@@ -78,6 +85,7 @@ pub async fn drive(shared: Rc<Shared>, slots: u32, seed: u64) -> turmoil::Result
         next_id: 0,
         slot: 0,
         pile_up: 0,
+        amsterdam: false,
         head: Head {
             hash: mock_el::genesis_hash(mock_el::behaviour::DEFAULT_CHAIN_ID).to_string(),
             number: 0,
@@ -100,12 +108,10 @@ impl Client {
         self.node_set_changes().await;
 
         let state = self.forkchoice_state();
+        let fcu_method = self.fcu_method();
+        let fcu_params = self.fcu_params(state, self.attributes(slot));
         let (fcu, _) = self
-            .call(
-                "engine_forkchoiceUpdatedV3",
-                json!([state, self.attributes(slot)]),
-                &short(&self.head.hash),
-            )
+            .call(fcu_method, fcu_params, &short(&self.head.hash))
             .await;
 
         self.sleep_until(slot_time(slot, BLOCK_AT)).await;
@@ -116,15 +122,29 @@ impl Client {
             } => self.get_payload(&id).await,
             _ => None,
         };
-        let payload = built.unwrap_or_else(|| self.other_proposers_block(slot));
+        let mut payload = built.unwrap_or_else(|| self.other_proposers_block(slot));
         let hash = payload["blockHash"].as_str().unwrap_or_default().to_owned();
-        let params = json!([payload, [], beacon_root(slot)]);
+        let (np_method, params) = if self.amsterdam {
+            // ExecutionPayloadV4: V3 plus the block access list and the slot number; the
+            // execution requests follow the beacon root.
+            payload["blockAccessList"] = json!("0xc0");
+            payload["slotNumber"] = json!(quantity(u64::from(slot)));
+            (
+                "engine_newPayloadV5",
+                json!([payload, [], beacon_root(slot), []]),
+            )
+        } else {
+            (
+                "engine_newPayloadV3",
+                json!([payload, [], beacon_root(slot)]),
+            )
+        };
         let copies = std::mem::take(&mut self.pile_up);
         let (status, _) = if copies == 0 {
-            self.call("engine_newPayloadV3", params, &short(&hash))
-                .await
+            self.call(np_method, params, &short(&hash)).await
         } else {
-            self.pile_up_then_call(copies, params, &short(&hash)).await
+            self.pile_up_then_call(np_method, copies, params, &short(&hash))
+                .await
         };
         if matches!(status.status(), Some("VALID" | "SYNCING" | "ACCEPTED")) {
             self.head = Head {
@@ -133,12 +153,9 @@ impl Client {
             };
         }
         let state = self.forkchoice_state();
-        self.call(
-            "engine_forkchoiceUpdatedV3",
-            json!([state, null]),
-            &short(&self.head.hash),
-        )
-        .await;
+        let (fcu_method, fcu_params) = (self.fcu_method(), self.fcu_params(state, json!(null)));
+        self.call(fcu_method, fcu_params, &short(&self.head.hash))
+            .await;
 
         self.call("eth_blockNumber", json!([]), "").await;
         self.call("eth_getBlockByNumber", json!(["latest", false]), "latest")
@@ -150,6 +167,7 @@ impl Client {
     /// one. The copies are traced as `pileup` (no vote is attributed to them).
     async fn pile_up_then_call(
         &mut self,
+        method: &str,
         copies: u32,
         params: Value,
         subject: &str,
@@ -158,7 +176,7 @@ impl Client {
             .map(|_| {
                 self.next_id += 1;
                 let id = self.next_id;
-                let body = json!({"jsonrpc": "2.0", "id": id, "method": "engine_newPayloadV3", "params": params});
+                let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
                 (id, body.to_string())
             })
             .collect();
@@ -169,17 +187,22 @@ impl Client {
         .await;
         for result in results {
             let reply = match result {
-                Ok((StatusCode::OK, body)) => interpret("engine_newPayloadV3", &body).0,
+                Ok((StatusCode::OK, body)) => interpret(method, &body).0,
                 Ok((status, _)) => Reply::Failed(format!("HTTP {}", status.as_u16())),
                 Err(e) => Reply::Failed(e.to_string()),
             };
             self.record("pileup", subject.to_owned(), sent, reply, None);
         }
-        self.call("engine_newPayloadV3", params, subject).await
+        self.call(method, params, subject).await
     }
 
     async fn get_payload(&mut self, id: &str) -> Option<Value> {
-        let (_, result) = self.call("engine_getPayloadV3", json!([id]), id).await;
+        let method = if self.amsterdam {
+            "engine_getPayloadV6"
+        } else {
+            "engine_getPayloadV3"
+        };
+        let (_, result) = self.call(method, json!([id]), id).await;
         let payload = result?.get("executionPayload")?.clone();
         payload["blockHash"].is_string().then_some(payload)
     }
@@ -204,6 +227,10 @@ impl Client {
                 ),
                 Admin::PileUp(n) => {
                     self.pile_up += n;
+                    continue;
+                }
+                Admin::Amsterdam => {
+                    self.amsterdam = true;
                     continue;
                 }
             };
@@ -330,13 +357,36 @@ impl Client {
     }
 
     fn attributes(&self, slot: u32) -> Value {
-        json!({
+        let mut attributes = json!({
             "timestamp": quantity(timestamp(slot)),
             "prevRandao": hash_of(&[b"randao", &slot.to_be_bytes()]),
             "suggestedFeeRecipient": "0x00000000000000000000000000000000000000fe",
             "withdrawals": [],
             "parentBeaconBlockRoot": beacon_root(slot),
-        })
+        });
+        if self.amsterdam {
+            // PayloadAttributesV4.
+            attributes["slotNumber"] = json!(quantity(u64::from(slot)));
+            attributes["targetGasLimit"] = json!("0x2255100");
+        }
+        attributes
+    }
+
+    fn fcu_method(&self) -> &'static str {
+        if self.amsterdam {
+            "engine_forkchoiceUpdatedV4"
+        } else {
+            "engine_forkchoiceUpdatedV3"
+        }
+    }
+
+    /// forkchoiceUpdated's params; from Amsterdam with the third one, `custodyColumns`.
+    fn fcu_params(&self, state: Value, attributes: Value) -> Value {
+        if self.amsterdam {
+            json!([state, attributes, format!("0x{}", "ff".repeat(16))])
+        } else {
+            json!([state, attributes])
+        }
     }
 
     /// A block built elsewhere, for slots where this client's proposal failed.

@@ -28,6 +28,10 @@
 //! 10. A node that has had no fault at all for [`PROMPT_FOR`] is never shown lagging or dead:
 //!     time queued in the proxy (pile-ups of slow calls) is never charged to a node.
 //!
+//! 11. Every Engine API call is answered inside the consensus client's own deadline for that
+//!     method version, the spec's timeout in the method table (newPayloadV5 from the Amsterdam
+//!     fork on: 6 s, whatever the node timeouts), plus [`SHORT_SLACK`] for the network.
+//!
 //! Invariant 6 (same seed, same trace hash) is a property of whole runs: see
 //! `tests/determinism.rs` and the explorer's output.
 //!
@@ -561,7 +565,14 @@ impl Checker {
         } else {
             self.max_timeout + SLACK
         };
-        too_slow(3, x, bound)
+        too_slow(3, x, bound)?;
+        match executionbackup::deadline::spec_timeout(&x.method) {
+            // getPayload has its own, shorter bound above.
+            Some(spec) if !x.method.starts_with("engine_getPayload") => {
+                too_slow(11, x, spec + SHORT_SLACK)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Invariant 4.

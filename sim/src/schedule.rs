@@ -40,6 +40,10 @@ pub enum Action {
     /// Right after its next newPayload, the consensus client sends that newPayload this many
     /// times more, all at once (a pile-up in every node's lane).
     PileUp(u32),
+    /// The chain reaches Amsterdam: from its next slot the consensus client sends Amsterdam's
+    /// shapes (newPayloadV5 with blockAccessList, forkchoiceUpdatedV4 with its third parameter,
+    /// getPayloadV6), and newPayload's deadline is 6 s instead of 8.
+    Amsterdam,
 }
 
 impl Action {
@@ -57,7 +61,7 @@ impl Action {
             | Action::Clear(el, _)
             | Action::Remove(el) => el,
             Action::Add(spec) => &spec.name,
-            Action::PileUp(_) => "",
+            Action::PileUp(_) | Action::Amsterdam => "",
         }
     }
 }
@@ -77,6 +81,7 @@ impl fmt::Display for Action {
             Action::Add(spec) => write!(f, "add node {}", spec.entry()),
             Action::Remove(el) => write!(f, "remove node {el}"),
             Action::PileUp(n) => write!(f, "pile-up of {n} newPayloads"),
+            Action::Amsterdam => f.write_str("fork: Amsterdam"),
         }
     }
 }
@@ -170,7 +175,17 @@ pub fn random(seed: u64, slots: u32) -> Scenario {
             gen.episode(slot);
         }
     }
-    let schedule = gen.schedule;
+    let mut schedule = gen.schedule;
+    // Every explored run crosses a fork boundary, somewhere in its middle third, with the
+    // episodes above going on around it. Drawn apart so the episodes stay what they were.
+    if slots >= 3 {
+        let mut fork_rng = SmallRng::seed_from_u64(seed ^ 0x00a3_57e4_da00);
+        let at = fork_rng.gen_range(slots / 3..=2 * slots / 3).max(1);
+        schedule.push(
+            slot_time(at, ms(fork_rng.gen_range(0..12_000))),
+            Action::Amsterdam,
+        );
+    }
     Scenario { config, schedule }
 }
 

@@ -197,6 +197,7 @@ pub enum Admin {
     Add(ElSpec),
     Remove(String),
     PileUp(u32),
+    Amsterdam,
 }
 
 /// The mocks one EL host ran, one per start; the last is the running one unless it crashed.
@@ -337,6 +338,7 @@ impl World {
                 .borrow_mut()
                 .push_back(Admin::Remove(el.clone())),
             Action::PileUp(n) => self.shared.admin.borrow_mut().push_back(Admin::PileUp(*n)),
+            Action::Amsterdam => self.shared.admin.borrow_mut().push_back(Admin::Amsterdam),
         }
         true
     }

@@ -253,3 +253,96 @@ pub async fn wait_refusing(el: &MockElHandle) {
     .await;
     assert!(refused, "{addr} still accepts connections");
 }
+
+pub fn new_payload_v6_params(n: u64) -> Value {
+    shapes::new_payload_v6_params(&hash, n, n.saturating_sub(1))
+}
+
+pub fn new_payload_v5_params(n: u64) -> Value {
+    shapes::new_payload_v5_params(&hash, n, n.saturating_sub(1))
+}
+
+pub fn fcu_v4_params(n: u64, attributes: bool, v5: bool) -> Value {
+    let ancestors = [n.saturating_sub(1), n.saturating_sub(2)];
+    shapes::fcu_v4_params(&hash, n, ancestors, attributes, v5)
+}
+
+/// Sends one call straight to a mock EL (not through the proxy); returns the `result`.
+pub async fn direct(el: &MockElHandle, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc":"2.0","id":1,"method":method,"params":params});
+    let bytes = reqwest::Client::new()
+        .post(el.url())
+        .header("authorization", format!("Bearer {}", token()))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("mock answers")
+        .bytes()
+        .await
+        .expect("body");
+    let reply: Value = serde_json::from_slice(&bytes).expect("json");
+    reply["result"].clone()
+}
+
+/// Test certificates, made at test time (no private key is committed).
+/// A CA and a server certificate it signed, for `localhost` and 127.0.0.1, in PEM files.
+pub struct TestPki {
+    pub dir: std::path::PathBuf,
+    /// The CA certificate's PEM file.
+    pub ca: std::path::PathBuf,
+    /// A server config with the certificate the CA signed.
+    pub server: Arc<eb_transport::tls::rustls::ServerConfig>,
+    /// The server certificate and key, PEM.
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestPki {
+    pub fn new(tag: &str) -> Self {
+        Self::for_names(tag, &["localhost", "127.0.0.1"])
+    }
+
+    pub fn for_names(tag: &str, names: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("eb-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("executionbackup test CA {tag}"),
+        );
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA cert");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("server params");
+        let cert = params
+            .signed_by(&key, &ca_cert, &ca_key)
+            .expect("server cert");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, ca_cert.pem()).expect("write CA");
+        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+        let server = eb_transport::tls::server_config(cert_pem.as_bytes(), key_pem.as_bytes())
+            .expect("server config");
+        Self {
+            dir,
+            ca,
+            server,
+            cert_pem,
+            key_pem,
+        }
+    }
+}
+
+impl Drop for TestPki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -6,10 +6,13 @@
 //!   which the simulator controls; wall-clock time comes only from here.
 //! * [`jwt`]: Engine API authentication (HS256 tokens, 32-byte hex secrets), both signing and
 //!   verification, plus a short-lived token cache that keeps signing off the request hot path.
+//! * [`tls`]: rustls (ring provider) over any [`net::Network`] stream: PEM loading and the
+//!   server side shared by the proxy's listener and mock-el.
 
 pub mod clock;
 pub mod jwt;
 pub mod net;
+pub mod tls;
 
 pub use clock::{SharedClock, SystemClock, WallClock};
 pub use jwt::{JwtError, JwtSecret, TokenCache, Verifier};
