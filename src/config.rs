@@ -37,8 +37,9 @@ pub enum ConfigError {
     long_about = None
 )]
 pub struct Cli {
-    /// EL auth-RPC URLs, comma separated. Per node options: #jwt-secret=PATH, #timeout=MS,
-    /// #do-not-use (gets every call but never votes and is primary only when nothing else is up).
+    /// EL auth-RPC URLs (http:// or https://), comma separated. Per node options:
+    /// #jwt-secret=PATH, #timeout=MS, #do-not-use (gets every call but never votes and is
+    /// primary only when nothing else is up), #ca=PATH (https: a PEM file of extra roots).
     #[arg(long, env = "EB_NODES", value_delimiter = ',', num_args = 1..)]
     pub nodes: Vec<String>,
 

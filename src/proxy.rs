@@ -241,7 +241,9 @@ impl<N: Network> Proxy<N> {
             Route::BlobsPerIndex => self.merged(call, merge::merge_per_index).await,
             Route::BlobsAllOrNothing => self.merged(call, merge::first_complete).await,
             Route::AnyHas => self.merged(call, merge::any_true).await,
-            Route::Bodies => self.bodies(call).await,
+            // Boxed: its future holds a whole failover read and more, and would otherwise grow
+            // every call's future (and the bytes moved with it) on the hot path.
+            Route::Bodies => Box::pin(self.bodies(call)).await,
             Route::Primary => self.forward(call).await,
             Route::Refused => Out::Error(RpcError::method_not_found(&call.method)),
         }

@@ -52,8 +52,11 @@ impl Route {
 
 /// A bounded label for metrics: known methods by name, anything else as `other`.
 pub fn metric_label(method: &str) -> &'static str {
-    if let Some(m) = crate::methods::TABLE.iter().find(|m| m.name == method) {
-        return m.name;
+    if method.starts_with("engine_") {
+        return crate::methods::TABLE
+            .iter()
+            .find(|m| m.name == method)
+            .map_or("other", |m| m.name);
     }
     const KNOWN: &[&str] = &[
         "eth_blockNumber",

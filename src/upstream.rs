@@ -176,17 +176,9 @@ impl<N: Network> Upstream<N> {
             .map_err(UpstreamError::Connect)?;
         match &self.tls {
             None => handshake(stream).await,
-            Some(tls) => {
-                let stream = tls
-                    .connector
-                    .connect(tls.name.clone(), stream)
-                    .await
-                    .map_err(|e| UpstreamError::Tls {
-                        label: crate::tls::failure_label(&e),
-                        reason: e.to_string(),
-                    })?;
-                handshake(stream).await
-            }
+            // Boxed: a TLS handshake's state is large, and inline it would grow every call's
+            // future, plain http ones included.
+            Some(tls) => Box::pin(connect_tls(tls, stream)).await,
         }
     }
 
@@ -256,6 +248,25 @@ impl<N: Network> Upstream<N> {
         self.put_idle(sender);
         Ok(body)
     }
+}
+
+/// The TLS handshake on a connected stream, then HTTP/1.1 over it.
+async fn connect_tls<S>(
+    tls: &ClientTls,
+    stream: S,
+) -> Result<SendRequest<Full<Bytes>>, UpstreamError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let stream = tls
+        .connector
+        .connect(tls.name.clone(), stream)
+        .await
+        .map_err(|e| UpstreamError::Tls {
+            label: crate::tls::failure_label(&e),
+            reason: e.to_string(),
+        })?;
+    handshake(stream).await
 }
 
 /// Starts HTTP/1.1 on a connected stream (plain, or TLS already negotiated).

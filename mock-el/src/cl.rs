@@ -66,6 +66,9 @@ pub struct DriverConfig {
     pub reads: bool,
     /// Seeds `prevRandao` and `parentBeaconBlockRoot`, so two drivers build different blocks.
     pub seed: u64,
+    /// Amsterdam's versions and shapes: forkchoiceUpdatedV4 (PayloadAttributesV4 and the third
+    /// parameter), getPayloadV6, newPayloadV5 (ExecutionPayloadV4, execution requests).
+    pub amsterdam: bool,
 }
 
 impl Default for DriverConfig {
@@ -74,6 +77,7 @@ impl Default for DriverConfig {
             fee_recipient: "0x000000000000000000000000000000000000fee0".into(),
             reads: true,
             seed: 0,
+            amsterdam: false,
         }
     }
 }
@@ -333,6 +337,20 @@ impl<N: Network> Driver<N> {
         format!("0x{}", hex::encode(h.finalize()))
     }
 
+    /// forkchoiceUpdated's params: the state on `head` and `attributes`; from Amsterdam on also
+    /// the third parameter, `custodyColumns` (all 128 columns).
+    fn fcu_params(&self, head: &str, attributes: Value) -> Value {
+        if self.config.amsterdam {
+            json!([
+                self.forkchoice_state(head),
+                attributes,
+                format!("0x{}", "ff".repeat(16))
+            ])
+        } else {
+            json!([self.forkchoice_state(head), attributes])
+        }
+    }
+
     /// Steps 1 and 2: forkchoiceUpdated with attributes on the head, then getPayload.
     pub async fn build(&mut self) -> Result<Built, ClError> {
         self.slot += 1;
@@ -346,25 +364,28 @@ impl<N: Network> Driver<N> {
             .max(self.last_timestamp.saturating_add(1));
         self.last_timestamp = timestamp;
         let beacon_root = self.derived("parentBeaconBlockRoot", slot);
-        let attributes = json!({
+        let mut attributes = json!({
             "timestamp": format!("0x{timestamp:x}"),
             "prevRandao": self.derived("prevRandao", slot),
             "suggestedFeeRecipient": self.config.fee_recipient,
             "withdrawals": [],
             "parentBeaconBlockRoot": beacon_root,
         });
+        let (fcu_method, get_method) = if self.config.amsterdam {
+            // PayloadAttributesV4.
+            attributes["slotNumber"] = json!(format!("0x{slot:x}"));
+            attributes["targetGasLimit"] = json!("0x2255100");
+            ("engine_forkchoiceUpdatedV4", "engine_getPayloadV6")
+        } else {
+            ("engine_forkchoiceUpdatedV3", "engine_getPayloadV3")
+        };
         let head = self.head.hash.clone();
         let fcu = self
-            .timed(
-                "engine_forkchoiceUpdatedV3",
-                json!([self.forkchoice_state(&head), attributes]),
-            )
+            .timed(fcu_method, self.fcu_params(&head, attributes))
             .await?;
         let status = PayloadStatus::parse(fcu.get("payloadStatus").unwrap_or(&Value::Null))?;
-        self.stats.status(
-            "engine_forkchoiceUpdatedV3",
-            &format!("{}+attrs", status.status),
-        );
+        self.stats
+            .status(fcu_method, &format!("{}+attrs", status.status));
         let payload_id = match fcu.get("payloadId").and_then(Value::as_str) {
             Some(id) if status.is_valid() => id.to_owned(),
             _ => {
@@ -375,11 +396,9 @@ impl<N: Network> Driver<N> {
                 )))
             }
         };
-        let got = self
-            .timed("engine_getPayloadV3", json!([payload_id]))
-            .await?;
-        self.stats.status("engine_getPayloadV3", "ok");
-        let payload = got
+        let got = self.timed(get_method, json!([payload_id])).await?;
+        self.stats.status(get_method, "ok");
+        let mut payload = got
             .get("executionPayload")
             .cloned()
             .ok_or_else(|| ClError::BadReply("getPayloadV3 without executionPayload".into()))?;
@@ -411,30 +430,39 @@ impl<N: Network> Driver<N> {
             parent_hash,
             number,
             timestamp: built_timestamp,
-            new_payload_params: json!([payload, hashes, beacon_root]),
+            new_payload_params: if self.config.amsterdam {
+                // ExecutionPayloadV4 (this mock builds no access list: the empty RLP list),
+                // then the execution requests.
+                if payload.get("blockAccessList").is_none() {
+                    payload["blockAccessList"] = json!("0xc0");
+                }
+                payload["slotNumber"] = json!(format!("0x{slot:x}"));
+                json!([payload, hashes, beacon_root, []])
+            } else {
+                json!([payload, hashes, beacon_root])
+            },
         })
     }
 
     /// Steps 3 and 4: newPayload, then (when VALID) forkchoiceUpdated to the new block, which
     /// becomes the head if that is VALID too.
     pub async fn import(&mut self, built: Built) -> Result<Imported, ClError> {
+        let (np_method, fcu_method) = if self.config.amsterdam {
+            ("engine_newPayloadV5", "engine_forkchoiceUpdatedV4")
+        } else {
+            ("engine_newPayloadV3", "engine_forkchoiceUpdatedV3")
+        };
         let answer = self
-            .timed("engine_newPayloadV3", built.new_payload_params.clone())
+            .timed(np_method, built.new_payload_params.clone())
             .await?;
         let new_payload = PayloadStatus::parse(&answer)?;
-        self.stats
-            .status("engine_newPayloadV3", &new_payload.status);
+        self.stats.status(np_method, &new_payload.status);
         let mut forkchoice = None;
         if new_payload.is_valid() {
-            let answer = self
-                .timed(
-                    "engine_forkchoiceUpdatedV3",
-                    json!([self.forkchoice_state(&built.block_hash), null]),
-                )
-                .await?;
+            let params = self.fcu_params(&built.block_hash, Value::Null);
+            let answer = self.timed(fcu_method, params).await?;
             let status = PayloadStatus::parse(answer.get("payloadStatus").unwrap_or(&Value::Null))?;
-            self.stats
-                .status("engine_forkchoiceUpdatedV3", &status.status);
+            self.stats.status(fcu_method, &status.status);
             forkchoice = Some(status);
         }
         let imported = Imported {
@@ -666,6 +694,24 @@ mod tests {
             .await
             .expect("head");
         (el, driver)
+    }
+
+    #[tokio::test]
+    async fn produces_blocks_on_a_mock_with_amsterdam_methods() {
+        let (el, mut driver) = driver_on_a_mock().await;
+        driver.config.amsterdam = true;
+        driver.run(3, Duration::from_millis(1)).await;
+        assert_eq!((driver.stats.produced, driver.stats.missed), (3, 0));
+        assert_eq!(driver.stats.count("engine_newPayloadV5", "VALID"), 3);
+        assert_eq!(
+            driver
+                .stats
+                .count("engine_forkchoiceUpdatedV4", "VALID+attrs"),
+            3
+        );
+        assert_eq!(el.calls_to("engine_getPayloadV6").len(), 3);
+        assert!(el.calls_to("engine_newPayloadV3").is_empty());
+        assert_eq!(driver.head().hash, el.head().hash.to_string());
     }
 
     #[tokio::test]

@@ -67,6 +67,16 @@ pub struct ElSpec {
     pub configured: bool,
     /// Applied at every start of the mock (a restart keeps a buggy client buggy).
     pub behaviours: Vec<Behaviour>,
+    /// Served over TLS (the node is `https://`, trusted through `#ca=`).
+    pub tls: Option<ElTls>,
+}
+
+/// An EL's TLS identity: its certificate and key (PEM) and the file of the CA that signed it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ElTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca: std::path::PathBuf,
 }
 
 impl ElSpec {
@@ -77,7 +87,14 @@ impl ElSpec {
             do_not_use: false,
             configured: true,
             behaviours: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// Serves the engine port over TLS with this identity.
+    pub fn tls(mut self, tls: ElTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     pub fn timeout_ms(mut self, ms: u64) -> Self {
@@ -103,7 +120,8 @@ impl ElSpec {
 
     /// The URL the proxy knows the node by.
     pub fn url(&self) -> String {
-        format!("http://{}:{EL_PORT}", self.name)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{EL_PORT}", self.name)
     }
 
     /// The `--nodes` / `/add_nodes` entry: the URL with its options.
@@ -114,6 +132,9 @@ impl ElSpec {
         }
         if self.do_not_use {
             s.push_str("#do-not-use");
+        }
+        if let Some(tls) = &self.tls {
+            s.push_str(&format!("#ca={}", tls.ca.display()));
         }
         s
     }
@@ -397,6 +418,14 @@ fn el_host(sim: &mut turmoil::Sim<'static>, shared: &Rc<Shared>, spec: ElSpec, s
                 .seed(seed.wrapping_mul(1_000).wrapping_add(starts));
             for b in &spec.behaviours {
                 builder = builder.behaviour(b.clone());
+            }
+            if let Some(tls) = &spec.tls {
+                let config = eb_transport::tls::server_config(
+                    tls.cert_pem.as_bytes(),
+                    tls.key_pem.as_bytes(),
+                )
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                builder = builder.tls(config);
             }
             let addr = SocketAddr::from(([0, 0, 0, 0], EL_PORT));
             let handle = builder.spawn(TurmoilNet, addr).await?;

@@ -346,3 +346,41 @@ impl Drop for TestPki {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A JSON-RPC POST as raw HTTP/1.1 (one request, then the connection closes), with the CL token.
+pub fn http_post_request(body: &str) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        token(),
+        body.len()
+    )
+}
+
+/// POSTs `body` over TLS to `addr` (certificate checked for `localhost` against the CA in
+/// `ca`); returns the whole HTTP response as text.
+pub async fn tls_post(addr: std::net::SocketAddr, ca: &std::path::Path, body: &str) -> String {
+    use eb_transport::tls::{self, rustls};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in tls::certs_from_file(ca).expect("CA") {
+        roots.add(cert).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = tls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    stream
+        .write_all(http_post_request(body).as_bytes())
+        .await
+        .expect("write");
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}

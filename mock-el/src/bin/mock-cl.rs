@@ -54,6 +54,9 @@ struct Args {
     /// Per-call timeout in milliseconds.
     #[arg(long, env = "MOCK_CL_TIMEOUT_MS", default_value_t = 8000)]
     timeout_ms: u64,
+    /// Speak Amsterdam: forkchoiceUpdatedV4, getPayloadV6, newPayloadV5.
+    #[arg(long, env = "MOCK_CL_AMSTERDAM")]
+    amsterdam: bool,
 }
 
 #[tokio::main]
@@ -69,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         fee_recipient: args.fee_recipient.clone(),
         reads: !args.no_reads,
         seed: 0,
+        amsterdam: args.amsterdam,
     };
     let mut driver = Driver::new(engine, clock.clone(), config)
         .await
