@@ -24,29 +24,17 @@ fn start(latency_ms: u64) -> Setup {
     let secret = dir.join("jwt.hex");
     std::fs::write(&secret, format!("0x{}\n", hex_secret())).expect("secret");
 
-    let mut cmd = Command::new(mock_el());
-    cmd.args([
-        "--count",
-        "3",
-        "--base-port",
-        "0",
-        "--control-base-port",
-        "0",
-    ])
-    .arg("--jwt-secret")
-    .arg(&secret)
-    .args(["--latency-ms", &latency_ms.to_string()])
-    .args(["--fault-scope", "engine_newPayload"]);
-    let els = Proc::spawn(cmd);
-    let mut engines = Vec::new();
-    let mut controls = Vec::new();
-    for _ in 0..3 {
-        let line = els
-            .wait_for(Duration::from_secs(20), |l| l.contains("engine=http://"))
-            .unwrap_or_else(|seen| panic!("mock-el did not start: {seen:?}"));
-        engines.push(addr_after(&line, "engine="));
-        controls.push(addr_after(&line, "control="));
-    }
+    let latency = latency_ms.to_string();
+    let (els, engines, controls) = spawn_mock_els(
+        &secret,
+        3,
+        &[
+            "--latency-ms",
+            &latency,
+            "--fault-scope",
+            "engine_newPayload",
+        ],
+    );
 
     let mut cmd = Command::new(executionbackup());
     cmd.arg("--nodes")

@@ -18,17 +18,12 @@ fn temp_file(name: &str) -> std::path::PathBuf {
     dir.join("journal.jsonl")
 }
 
-async fn coded(name: &str, seed: u64, code: &str) -> mock_el::MockElHandle {
-    let code = code.to_owned();
-    mock(name, seed, move |b| b.client_code(code)).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_invalid_is_journalled_with_every_answer() {
     let els = vec![
-        coded("el1", 1, "GE").await,
-        coded("el2", 2, "NM").await,
-        coded("el3", 3, "BU").await,
+        mock_with_code("el1", 1, "GE").await,
+        mock_with_code("el2", 2, "NM").await,
+        mock_with_code("el3", 3, "BU").await,
     ];
     let bad: mock_el::B256 = hash(2).parse().expect("hash");
     els[2].set(Behaviour::InvalidHash(bad));
@@ -44,16 +39,10 @@ async fn a_lone_invalid_is_journalled_with_every_answer() {
     .await;
     let cl = Cl::new(running.url());
     // The probe at start-up learnt each EL's client.
-    let identified = eventually(Duration::from_secs(10), async || {
-        running
-            .proxy
-            .nodes
-            .snapshot()
-            .iter()
-            .all(|n| n.client().is_some())
-    })
-    .await;
-    assert!(identified, "every EL answered engine_getClientVersionV1");
+    assert!(
+        every_client_identified(&running).await,
+        "every EL answered engine_getClientVersionV1"
+    );
 
     // An agreeing vote is not a disagreement.
     assert_eq!(status_of(&cl.new_payload(1).await), "VALID");

@@ -48,16 +48,16 @@ mod interop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eb_transport::{JwtSecret, SystemClock, TokioNet};
+use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app::{self, Running};
-use executionbackup::config::{NodeConfig, NodeSpec, Settings};
+use executionbackup::config::Settings;
 use executionbackup::health::NodeState;
 use mock_el::cl::{self, Driver, DriverConfig, Head, RpcClient, Stats, Wallet};
 use mock_el::{Behaviour, MockEl, MockElHandle, B256};
 use serde_json::json;
 use tokio::time::Instant;
 
-use interop::{ms, quantity, say, Ejs};
+use interop::{ms, node, quantity, say, Ejs};
 
 const SLOT: Duration = Duration::from_millis(300);
 const TXS_PER_SLOT: usize = 2;
@@ -112,15 +112,6 @@ async fn run_with_txs(
         outcomes.push(driver.slot().await.is_ok());
     }
     outcomes
-}
-
-fn node(url: &str, secret: &JwtSecret) -> NodeConfig {
-    NodeConfig {
-        spec: NodeSpec::parse(url).expect("node url"),
-        secret: secret.clone(),
-        timeout: Duration::from_millis(7500),
-        tls: None,
-    }
 }
 
 fn state_of(proxy: &Running<TokioNet>, url: &str) -> NodeState {

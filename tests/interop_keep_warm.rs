@@ -12,21 +12,12 @@ mod interop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eb_transport::{JwtSecret, SystemClock, TokioNet};
+use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app;
-use executionbackup::config::{NodeConfig, NodeSpec, Settings};
+use executionbackup::config::Settings;
 use mock_el::cl::{Driver, DriverConfig, RpcClient};
 
-use interop::{say, Ejs};
-
-fn node(url: &str, secret: &JwtSecret) -> NodeConfig {
-    NodeConfig {
-        spec: NodeSpec::parse(url).expect("node url"),
-        secret: secret.clone(),
-        timeout: Duration::from_millis(7500),
-        tls: None,
-    }
-}
+use interop::{node, say, Ejs};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {

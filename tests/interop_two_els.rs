@@ -14,23 +14,14 @@ mod interop;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eb_transport::{JwtSecret, SystemClock, TokioNet};
+use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app;
-use executionbackup::config::{NodeConfig, NodeSpec, Settings};
+use executionbackup::config::Settings;
 use mock_el::cl::{Driver, DriverConfig, RpcClient};
 
-use interop::{say, Ejs};
+use interop::{node, say, Ejs};
 
 const SLOT: Duration = Duration::from_millis(300);
-
-fn node(url: &str, secret: &JwtSecret) -> NodeConfig {
-    NodeConfig {
-        spec: NodeSpec::parse(url).expect("node url"),
-        secret: secret.clone(),
-        timeout: Duration::from_millis(7500),
-        tls: None,
-    }
-}
 
 /// Runs slots until `until` has passed (at least `min` slots); per slot, whether a block was
 /// adopted.

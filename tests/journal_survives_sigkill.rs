@@ -47,27 +47,7 @@ async fn the_journal_survives_sigkill_within_its_bound() {
     let journal = dir.join("journal.jsonl");
 
     // Three ELs; the third calls every block INVALID, so every newPayload is a disagreement.
-    let mut cmd = Command::new(mock_el());
-    cmd.args([
-        "--count",
-        "3",
-        "--base-port",
-        "0",
-        "--control-base-port",
-        "0",
-    ])
-    .arg("--jwt-secret")
-    .arg(&secret);
-    let els = Proc::spawn(cmd);
-    let mut engines = Vec::new();
-    let mut controls = Vec::new();
-    for _ in 0..3 {
-        let line = els
-            .wait_for(Duration::from_secs(20), |l| l.contains("engine=http://"))
-            .unwrap_or_else(|seen| panic!("mock-el did not start: {seen:?}"));
-        engines.push(addr_after(&line, "engine="));
-        controls.push(addr_after(&line, "control="));
-    }
+    let (_els, engines, controls) = spawn_mock_els(&secret, 3, &[]);
     let http = reqwest::Client::new();
     let set = http
         .post(format!("{}/behaviour", controls[2]))

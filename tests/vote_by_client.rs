@@ -7,16 +7,11 @@ use executionbackup::config::{Settings, VoteBy};
 use mock_el::Behaviour;
 use mocknet::*;
 
-async fn coded(name: &str, seed: u64, code: &str) -> mock_el::MockElHandle {
-    let code = code.to_owned();
-    mock(name, seed, move |b| b.client_code(code)).await
-}
-
 async fn vote_on_block_1(vote_by: VoteBy) -> String {
     let els = vec![
-        coded("geth-a", 1, "GE").await,
-        coded("geth-b", 2, "GE").await,
-        coded("nethermind", 3, "NM").await,
+        mock_with_code("geth-a", 1, "GE").await,
+        mock_with_code("geth-b", 2, "GE").await,
+        mock_with_code("nethermind", 3, "NM").await,
     ];
     let bad: mock_el::B256 = hash(1).parse().expect("hash");
     els[0].set(Behaviour::InvalidHash(bad));
@@ -29,16 +24,10 @@ async fn vote_on_block_1(vote_by: VoteBy) -> String {
         },
     )
     .await;
-    let identified = eventually(std::time::Duration::from_secs(10), async || {
-        running
-            .proxy
-            .nodes
-            .snapshot()
-            .iter()
-            .all(|n| n.client().is_some())
-    })
-    .await;
-    assert!(identified, "every EL reported its client");
+    assert!(
+        every_client_identified(&running).await,
+        "every EL reported its client"
+    );
     let cl = Cl::new(running.url());
     status_of(&cl.new_payload(1).await).to_owned()
 }

@@ -100,6 +100,16 @@ impl Drop for Scratch {
 }
 
 /// A secret for tests: random bytes (each EL gets its own).
+/// A node entry for an execution client at `url` with its own secret and the default timeout.
+pub fn node(url: &str, secret: &JwtSecret) -> executionbackup::config::NodeConfig {
+    executionbackup::config::NodeConfig {
+        spec: executionbackup::config::NodeSpec::parse(url).expect("node url"),
+        secret: secret.clone(),
+        timeout: Duration::from_millis(7500),
+        tls: None,
+    }
+}
+
 pub fn random_secret() -> JwtSecret {
     let mut bytes = [0u8; 32];
     rand::Rng::fill(&mut rand::thread_rng(), &mut bytes);

@@ -58,6 +58,25 @@ pub async fn mock(
     .expect("mock EL starts")
 }
 
+/// A VALID mock that reports `code` as its client in engine_getClientVersionV1.
+pub async fn mock_with_code(name: &str, seed: u64, code: &str) -> MockElHandle {
+    let code = code.to_owned();
+    mock(name, seed, move |b| b.client_code(code)).await
+}
+
+/// Waits until the probe has learnt every node's client (engine_getClientVersionV1).
+pub async fn every_client_identified(running: &Running<TokioNet>) -> bool {
+    eventually(Duration::from_secs(10), async || {
+        running
+            .proxy
+            .nodes
+            .snapshot()
+            .iter()
+            .all(|n| n.client().is_some())
+    })
+    .await
+}
+
 /// Node configs for the mocks, each URL followed by `options` (e.g. `#timeout=300`).
 pub fn nodes(urls: &[(String, &str)], settings: &Settings) -> Vec<config::NodeConfig> {
     urls.iter()

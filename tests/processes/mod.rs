@@ -114,6 +114,38 @@ pub fn mock_el() -> PathBuf {
     path
 }
 
+/// Starts the mock-el binary with `count` ELs on free ports (plus `extra` arguments) and waits
+/// until each listens; returns the process, the engine URLs and the control URLs.
+pub fn spawn_mock_els(
+    secret: &std::path::Path,
+    count: usize,
+    extra: &[&str],
+) -> (Proc, Vec<String>, Vec<String>) {
+    let mut cmd = Command::new(mock_el());
+    cmd.args([
+        "--count",
+        &count.to_string(),
+        "--base-port",
+        "0",
+        "--control-base-port",
+        "0",
+    ])
+    .arg("--jwt-secret")
+    .arg(secret)
+    .args(extra);
+    let els = Proc::spawn(cmd);
+    let mut engines = Vec::new();
+    let mut controls = Vec::new();
+    for _ in 0..count {
+        let line = els
+            .wait_for(Duration::from_secs(20), |l| l.contains("engine=http://"))
+            .unwrap_or_else(|seen| panic!("mock-el did not start: {seen:?}"));
+        engines.push(addr_after(&line, "engine="));
+        controls.push(addr_after(&line, "control="));
+    }
+    (els, engines, controls)
+}
+
 /// The address in a log line such as `... local_addr=127.0.0.1:PORT`.
 pub fn addr_after(line: &str, key: &str) -> String {
     line.split(key)
