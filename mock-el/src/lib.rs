@@ -41,7 +41,6 @@
 pub mod behaviour;
 mod builder;
 mod chain;
-pub mod cl;
 pub mod control;
 pub mod encoding;
 mod engine;
