@@ -10,24 +10,19 @@
 //! Everything runs on one thread, so the handles are shared with `Rc<RefCell<..>>`. Faults are
 //! applied between simulation steps by [`World::apply`].
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eb_transport::JwtSecret;
 use executionbackup::app;
-use executionbackup::config::{self, HealthModel, NodeConfig, NodeSpec, Settings};
+use executionbackup::config::{self, NodeConfig, NodeSpec, Settings};
 use executionbackup::proxy::Proxy;
-use executionbackup::vote::{self, VoteFn};
-use mock_el::{Behaviour, BehaviourKind, MockEl};
+use mock_el::MockEl;
 use tokio::sync::mpsc;
 
 use crate::cl;
 use crate::schedule::Action;
-use crate::trace::Trace;
 use crate::{SimClock, TurmoilNet};
 
 use crate::setup::MockChange;
