@@ -57,7 +57,10 @@
         platforms = lib.platforms.unix;
       };
 
-      # One workspace member's binary, built in release (LTO, stripped) from Cargo.lock.
+      # One workspace member's binary, built in release (LTO, stripped) from Cargo.lock, without
+      # default features: the daemon's `dev` feature (`--dev`, three embedded mock ELs) is left
+      # out of the package, so it links no mock code and `--dev` exits with status 2; the fake
+      # clients are the mock-el and mock-cl packages.
       mkBinary =
         pkgs:
         {
@@ -67,6 +70,7 @@
         pkgs.rustPlatform.buildRustPackage {
           inherit pname version src;
           cargoLock.lockFile = ./Cargo.lock;
+          buildNoDefaultFeatures = true;
           cargoBuildFlags = [
             "--package"
             pname
@@ -87,7 +91,11 @@
         };
         mock-el = mkBinary pkgs {
           pname = "mock-el";
-          description = "Fake Ethereum execution clients (mock-el) and consensus client (mock-cl) speaking the Engine API, for tests and local testnets";
+          description = "Fake Ethereum execution clients speaking the Engine API, for tests and local testnets";
+        };
+        mock-cl = mkBinary pkgs {
+          pname = "mock-cl";
+          description = "A fake Ethereum consensus client: produces blocks through any Engine API endpoint";
         };
       };
     in
@@ -99,7 +107,7 @@
         in
         {
           default = built.executionbackup;
-          inherit (built) executionbackup mock-el;
+          inherit (built) executionbackup mock-el mock-cl;
         }
       );
 
@@ -120,7 +128,7 @@
           };
           mock-cl = {
             type = "app";
-            program = "${self.packages.${system}.mock-el}/bin/mock-cl";
+            program = "${self.packages.${system}.mock-cl}/bin/mock-cl";
             meta.description = "Drive an Engine API endpoint like a consensus client";
           };
         }
@@ -128,7 +136,7 @@
 
       checks = forAllSystems (
         system: pkgs: {
-          inherit (self.packages.${system}) executionbackup mock-el;
+          inherit (self.packages.${system}) executionbackup mock-el mock-cl;
 
           # `cargo test --workspace`: unit, integration (real sockets on loopback),
           # snapshot and simulation tests. A debug build keeps it quick.
@@ -180,7 +188,7 @@
       );
 
       overlays.default = final: prev: {
-        inherit (mkPackages final) executionbackup mock-el;
+        inherit (mkPackages final) executionbackup mock-el mock-cl;
       };
     };
 }

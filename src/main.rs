@@ -68,6 +68,13 @@ fn print_token(cli: &Cli) -> ExitCode {
     }
 }
 
+#[cfg(not(feature = "dev"))]
+fn run_dev(_cli: &Cli) -> ExitCode {
+    eprintln!("executionbackup: {}", dev::NOT_BUILT);
+    ExitCode::from(EXIT_CONFIG)
+}
+
+#[cfg(feature = "dev")]
 fn run_dev(cli: &Cli) -> ExitCode {
     let settings = config::Settings::from_cli(cli);
     let runtime = match tokio::runtime::Runtime::new() {

@@ -8,7 +8,9 @@
 //!
 //! The handshake runs over the stream the [`eb_transport::Network`] seam gives, so the same code
 //! runs over tokio sockets and in the simulation. A plain `http://` node never touches any of
-//! this (its [`crate::upstream::Upstream`] holds no connector).
+//! this (its [`crate::upstream::Upstream`] holds no connector). What a connection is made with
+//! ([`ClientTls`]) and the bounded label of a failed handshake ([`failure_label`]) live in
+//! `eb_transport::tls`, next to the pooled client that uses them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,20 +22,7 @@ use rustls::{ClientConfig, RootCertStore};
 /// The environment variable naming an extra PEM bundle of trusted roots.
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 
-/// What an https node connects with: the connector and the name its certificate must carry.
-#[derive(Clone)]
-pub struct ClientTls {
-    pub connector: TlsConnector,
-    pub name: ServerName<'static>,
-}
-
-impl std::fmt::Debug for ClientTls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientTls")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+pub use eb_transport::tls::{failure_label, ClientTls};
 
 /// Builds the TLS client for a node at `host`, trusting the built-in roots, the certificates in
 /// `extra_roots` (the `SSL_CERT_FILE` bundle) and in `ca` (the node's `#ca=`).
@@ -79,32 +68,6 @@ pub fn env_roots() -> Option<std::path::PathBuf> {
         .map(std::path::PathBuf::from)
 }
 
-/// A bounded label for why a handshake failed (metrics), from the error the handshake gave.
-pub fn failure_label(error: &std::io::Error) -> &'static str {
-    use rustls::{CertificateError, Error};
-    let Some(inner) = error.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
-        return "handshake";
-    };
-    match inner {
-        Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => "unknown_issuer",
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                "wrong_name"
-            }
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                "not_yet_valid"
-            }
-            CertificateError::Revoked => "revoked",
-            CertificateError::BadSignature => "bad_signature",
-            _ => "bad_certificate",
-        },
-        Error::AlertReceived(_) => "alert",
-        Error::NoApplicationProtocol => "alpn",
-        _ => "handshake",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,23 +88,5 @@ mod tests {
             "an IP is a valid name to check"
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn failure_labels_are_bounded() {
-        let wrap = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-        assert_eq!(
-            failure_label(&wrap(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer
-            ))),
-            "unknown_issuer"
-        );
-        assert_eq!(
-            failure_label(&wrap(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName
-            ))),
-            "wrong_name"
-        );
-        assert_eq!(failure_label(&std::io::Error::other("eof")), "handshake");
     }
 }

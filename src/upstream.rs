@@ -1,21 +1,20 @@
 //! An HTTP/1.1 JSON-RPC client for one EL, over the [`Network`] seam.
 //!
-//! Keeps a small pool of idle keep-alive connections, signs every request with this EL's own
-//! secret (tokens cached for a few seconds by [`TokenCache`]), and reads at most
-//! `max_response` bytes back. The body sent is the caller's [`Bytes`], shared, never copied.
-//! Timeouts are the caller's business (`tokio::time::timeout` around [`Upstream::call`]):
-//! dropping the future drops the connection.
+//! The pooled connection handling (keep-alive pool, one retry of a stale pooled connection, TLS,
+//! the response size limit) is [`eb_transport::HttpClient`]'s. What is the daemon's own is here:
+//! every request is signed with this EL's own secret (tokens cached for a few seconds by
+//! [`TokenCache`]) and carries the loop marker ([`crate::trust`]); an answer other than `200 OK`
+//! is an error; the errors carry the daemon's own cases (timeout, queue full, node removed).
+//! The body sent is the caller's [`Bytes`], shared, never copied. Timeouts are the caller's
+//! business (`tokio::time::timeout` around [`Upstream::call`]): dropping the future drops the
+//! connection.
 
 use std::io;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use eb_transport::{Network, SharedClock, TokenCache};
-use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use eb_transport::{HttpClient, HttpError, Network, Reply, SharedClock, TokenCache};
+use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::config::NodeSpec;
 use crate::tls::ClientTls;
@@ -51,24 +50,24 @@ impl UpstreamError {
     }
 }
 
+impl From<HttpError> for UpstreamError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Connect(e) => Self::Connect(e),
+            HttpError::Tls { label, reason } => Self::Tls { label, reason },
+            HttpError::Transport(reason) => Self::Transport(reason),
+            HttpError::TooLarge(limit) => Self::TooLarge(limit),
+            HttpError::Encoded(encoding) => Self::Encoded(encoding),
+        }
+    }
+}
+
 pub struct Upstream<N: Network> {
-    net: N,
-    host: String,
-    port: u16,
-    /// The request target, parsed once.
-    uri: Uri,
-    /// `Host` and `Content-Type`, built once and cloned into every request.
-    headers: HeaderMap,
+    http: HttpClient<N>,
     tokens: TokenCache,
     /// The last `Authorization` value and the token it was made from (tokens live for seconds).
     authorization: Mutex<Option<(Arc<str>, HeaderValue)>>,
     clock: SharedClock,
-    max_response: usize,
-    /// Idle connections kept (as many as calls may be in flight, so a steady load reuses them).
-    max_idle: usize,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-    /// `https://` nodes: every connection is wrapped in TLS before HTTP starts on it.
-    tls: Option<ClientTls>,
 }
 
 impl<N: Network> Upstream<N> {
@@ -81,105 +80,44 @@ impl<N: Network> Upstream<N> {
         max_idle: usize,
         tls: Option<ClientTls>,
     ) -> Self {
-        let authority = if spec.host.contains(':') {
-            format!("[{}]:{}", spec.host, spec.port)
-        } else {
-            format!("{}:{}", spec.host, spec.port)
-        };
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(
-            HOST,
-            HeaderValue::from_str(&authority)
-                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
-        );
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // Marks every request as this process's own, so a node entry that leads back here is
         // recognised (see crate::trust).
-        headers.insert(
-            crate::trust::LOOP_HEADER,
-            HeaderValue::from_static(crate::trust::loop_marker()),
-        );
+        let http = HttpClient::new(net, &spec.host, spec.port, &spec.path)
+            .with_header(
+                HeaderName::from_static(crate::trust::LOOP_HEADER),
+                HeaderValue::from_static(crate::trust::loop_marker()),
+            )
+            .with_max_response(max_response)
+            .with_max_idle(max_idle)
+            .with_tls(tls);
         Self {
-            net,
-            host: spec.host.clone(),
-            port: spec.port,
-            uri: spec.path.parse().unwrap_or_else(|_| Uri::from_static("/")),
-            headers,
+            http,
             tokens,
             authorization: Mutex::new(None),
             clock,
-            max_response,
-            max_idle,
-            idle: Mutex::new(Vec::new()),
-            tls,
         }
     }
 
-    /// POSTs `body` and returns the response body of a `200 OK`.
+    /// POSTs `body` and returns the response body of a `200 OK`. A pooled connection the EL has
+    /// closed since its last use (restart, idle timeout) is retried once on a fresh connection.
     pub async fn call(&self, body: Bytes) -> Result<Bytes, UpstreamError> {
-        // A pooled connection may have been closed by the EL since its last use (restart, idle
-        // timeout); hyper then fails the request before anything was processed. Such a failure
-        // is retried once on a fresh connection.
-        if let Some(sender) = self.take_idle() {
-            match self.send(sender, body.clone()).await {
-                Err(Attempt::Stale) => {}
-                Err(Attempt::Failed(e)) => return Err(e),
-                Ok(reply) => return Ok(reply),
-            }
-        }
-        self.call_fresh(body).await
+        let reply = self.http.post(body, Some(self.authorization()?)).await?;
+        ok_body(reply)
     }
 
     /// POSTs `body` on a new connection, never a pooled one (the on-the-spot check: a pooled
     /// connection may be stuck behind a call the EL never answers).
     pub async fn call_fresh(&self, body: Bytes) -> Result<Bytes, UpstreamError> {
-        let sender = self.connect().await?;
-        match self.send(sender, body).await {
-            Ok(reply) => Ok(reply),
-            Err(Attempt::Failed(e)) => Err(e),
-            Err(Attempt::Stale) => Err(UpstreamError::Transport(
-                "connection closed before the response".into(),
-            )),
-        }
-    }
-
-    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(sender) = idle.pop() {
-            if sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    fn put_idle(&self, sender: SendRequest<Full<Bytes>>) {
-        if !sender.is_ready() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.max_idle {
-            idle.push(sender);
-        }
+        let reply = self
+            .http
+            .post_fresh(body, Some(self.authorization()?))
+            .await?;
+        ok_body(reply)
     }
 
     /// Drops every pooled connection (after the EL was found dead, for example).
     pub fn clear_pool(&self) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, UpstreamError> {
-        let stream = self
-            .net
-            .connect(&self.host, self.port)
-            .await
-            .map_err(UpstreamError::Connect)?;
-        match &self.tls {
-            None => handshake(stream).await,
-            // Boxed: a TLS handshake's state is large, and inline it would grow every call's
-            // future, plain http ones included.
-            Some(tls) => Box::pin(connect_tls(tls, stream)).await,
-        }
+        self.http.clear_pool();
     }
 
     /// The `Authorization` header for now, reused while the token is.
@@ -196,97 +134,16 @@ impl<N: Network> Upstream<N> {
         *cached = Some((token, value.clone()));
         Ok(value)
     }
+}
 
-    async fn send(
-        &self,
-        mut sender: SendRequest<Full<Bytes>>,
-        body: Bytes,
-    ) -> Result<Bytes, Attempt> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        let headers = request.headers_mut();
-        *headers = self.headers.clone();
-        headers.insert(
-            AUTHORIZATION,
-            self.authorization().map_err(Attempt::Failed)?,
-        );
-        let response = match sender.send_request(request).await {
-            Ok(r) => r,
-            Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
-                return Err(Attempt::Stale)
-            }
-            Err(e) => return Err(Attempt::Failed(UpstreamError::Transport(e.to_string()))),
-        };
-        let status = response.status();
-        if let Some(encoding) = response.headers().get(CONTENT_ENCODING) {
-            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
-            if !encoding.eq_ignore_ascii_case("identity") {
-                return Err(Attempt::Failed(UpstreamError::Encoded(encoding)));
-            }
-        }
-        let body = Limited::new(response.into_body(), self.max_response)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    Attempt::Failed(UpstreamError::TooLarge(self.max_response))
-                } else {
-                    Attempt::Failed(UpstreamError::Transport(e.to_string()))
-                }
-            })?
-            .to_bytes();
-        if status != StatusCode::OK {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)])
-                .trim()
-                .to_owned();
-            return Err(Attempt::Failed(UpstreamError::Http {
-                status: status.as_u16(),
-                body: text,
-            }));
-        }
-        self.put_idle(sender);
-        Ok(body)
+/// The body of a `200 OK`; any other status is an error carrying the start of the body.
+fn ok_body(reply: Reply) -> Result<Bytes, UpstreamError> {
+    if reply.status == StatusCode::OK {
+        Ok(reply.body)
+    } else {
+        Err(UpstreamError::Http {
+            status: reply.status.as_u16(),
+            body: reply.body_text(200),
+        })
     }
-}
-
-/// The TLS handshake on a connected stream, then HTTP/1.1 over it.
-async fn connect_tls<S>(
-    tls: &ClientTls,
-    stream: S,
-) -> Result<SendRequest<Full<Bytes>>, UpstreamError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let stream = tls
-        .connector
-        .connect(tls.name.clone(), stream)
-        .await
-        .map_err(|e| UpstreamError::Tls {
-            label: crate::tls::failure_label(&e),
-            reason: e.to_string(),
-        })?;
-    handshake(stream).await
-}
-
-/// Starts HTTP/1.1 on a connected stream (plain, or TLS already negotiated).
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, UpstreamError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| UpstreamError::Connect(io::Error::other(e)))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::trace!(error = %e, "upstream connection ended");
-        }
-    });
-    Ok(sender)
-}
-
-enum Attempt {
-    /// The pooled connection was dead before the request got through; retry on a new one.
-    Stale,
-    Failed(UpstreamError),
 }

@@ -52,7 +52,7 @@ use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app::{self, Running};
 use executionbackup::config::Settings;
 use executionbackup::health::NodeState;
-use mock_el::cl::{self, Driver, DriverConfig, Head, RpcClient, Stats, Wallet};
+use mock_cl::{self as cl, Driver, DriverConfig, Head, RpcClient, Stats, Wallet};
 use mock_el::{Behaviour, MockEl, MockElHandle, B256};
 use serde_json::json;
 use tokio::time::Instant;

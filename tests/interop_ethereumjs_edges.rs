@@ -27,7 +27,7 @@ use eb_transport::{JwtSecret, SystemClock, TokioNet, WallClock};
 use executionbackup::app::{self, Running};
 use executionbackup::config::{NodeConfig, NodeSpec, Settings};
 use executionbackup::health::NodeState;
-use mock_el::cl::RpcClient;
+use mock_cl::RpcClient;
 use serde_json::{json, Value};
 
 use interop::Ejs;

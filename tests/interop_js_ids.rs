@@ -14,7 +14,7 @@ use bytes::Bytes;
 use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app;
 use executionbackup::config::{NodeConfig, NodeSpec, Settings};
-use mock_el::cl::RpcClient;
+use mock_cl::RpcClient;
 use mock_el::{MockEl, Status};
 use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

@@ -17,7 +17,7 @@ use std::time::Duration;
 use eb_transport::{SystemClock, TokioNet};
 use executionbackup::app;
 use executionbackup::config::Settings;
-use mock_el::cl::{Driver, DriverConfig, RpcClient};
+use mock_cl::{Driver, DriverConfig, RpcClient};
 
 use interop::{node, say, Ejs};
 

@@ -18,20 +18,16 @@ use crate::behaviour::{Behaviour, Settings, Status};
 use crate::chain::{genesis_hash, Chain};
 use crate::control::{spawn_control, ControlHandle};
 use crate::encoding::{Quantity, B256};
+use crate::error::MockElError;
 use crate::mock::{Life, MockEl, Shared, State};
 use crate::record::Recorder;
 use crate::server;
 
-/// Why a mock could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum MockElError {
-    #[error("no JWT secret given: call MockElBuilder::secret")]
-    NoSecret,
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+impl MockEl {
+    /// Starts configuring a mock; finish with [`MockElBuilder::spawn`].
+    pub fn builder() -> MockElBuilder {
+        MockElBuilder::default()
+    }
 }
 
 /// Configures a mock. Every setting has a default except the JWT secret.

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::behaviour::{Behaviour, BehaviourKind};
-use crate::builder::MockElError;
+use crate::error::MockElError;
 use crate::mock::MockEl;
 
 const MAX_BODY: usize = 1024 * 1024;

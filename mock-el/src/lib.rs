@@ -41,10 +41,10 @@
 pub mod behaviour;
 mod builder;
 mod chain;
-pub mod cl;
 pub mod control;
 pub mod encoding;
 mod engine;
+mod error;
 mod mock;
 pub mod record;
 mod rpc;
@@ -54,9 +54,10 @@ pub use behaviour::{
     Behaviour, BehaviourKind, Flaky, Latency, LatestValid, RpcFailure, Scope, Settings, Status,
     ENGINE_METHODS,
 };
-pub use builder::{MockElBuilder, MockElError, MockElHandle};
+pub use builder::{MockElBuilder, MockElHandle};
 pub use chain::genesis_hash;
 pub use control::{spawn_control, ControlHandle};
 pub use encoding::{Quantity, B256};
+pub use error::MockElError;
 pub use mock::{BlockInfo, MockEl};
 pub use record::{Call, Outcome};

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::behaviour::{Behaviour, BehaviourKind, Settings, Status};
-use crate::builder::MockElBuilder;
 use crate::chain::{Block, Chain};
 use crate::encoding::B256;
 use crate::record::{Call, Recorder};
@@ -101,11 +100,6 @@ impl std::fmt::Debug for MockEl {
 }
 
 impl MockEl {
-    /// Starts configuring a mock; finish with [`MockElBuilder::spawn`].
-    pub fn builder() -> MockElBuilder {
-        MockElBuilder::default()
-    }
-
     /// The name reported by `engine_getClientVersionV1`.
     pub fn name(&self) -> &str {
         &self.shared.name

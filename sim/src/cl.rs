@@ -1,7 +1,7 @@
 //! The simulated consensus client: drives slots against the proxy over HTTP and records every
 //! exchange in the event log.
 //!
-//! Slot `k` starts at `k × 12 s` of simulated time (see [`crate::world::slot_time`]):
+//! Slot `k` starts at `k × 12 s` of simulated time (see [`crate::setup::slot_time`]):
 //!
 //! * at the start: pending node-set changes (REST API), then `engine_forkchoiceUpdatedV3` with
 //!   payload attributes on the current head;
@@ -32,11 +32,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::tap;
-use crate::trace::{Counted, Exchange, Reply};
-use crate::world::{
+use crate::setup::{
     admin_secret, secret, slot_time, Admin, Shared, EL_PORT, EPOCH, PROXY, PROXY_PORT,
 };
+use crate::tap;
+use crate::trace::{Counted, Exchange, Reply};
 use crate::{SimClock, TurmoilNet};
 
 /// Longest the client waits for any answer.

@@ -50,8 +50,8 @@ use executionbackup::vote::Status;
 use mock_el::{Behaviour, BehaviourKind};
 
 use crate::schedule::Action;
+use crate::setup::{Config, SLOT};
 use crate::trace::{stamp, Exchange};
-use crate::world::{Config, SLOT};
 use crate::TurmoilNet;
 
 /// What "a small bound" above the timeouts is.

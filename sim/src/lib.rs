@@ -1,7 +1,8 @@
 //! Deterministic simulations of executionbackup: the daemon's real code, mock execution clients
 //! and a simulated consensus client as turmoil hosts on a simulated network.
 //!
-//! * [`world`] builds a simulation: EL hosts running mock-el, the `proxy` host running
+//! * [`setup`] is what a simulation is made of (constants, [`setup::Config`], the state its
+//!   hosts share); [`world`] builds a simulation from it: EL hosts running mock-el, the `proxy` host running
 //!   [`executionbackup::app::start`] over [`TurmoilNet`] with a [`SimClock`], the `cl` client.
 //! * [`cl`] is the consensus client: 12-second slots of forkchoiceUpdated with attributes,
 //!   getPayload, newPayload, forkchoiceUpdated and `eth_*` reads, in simulated time.
@@ -16,6 +17,7 @@ pub mod invariants;
 pub mod net;
 pub mod run;
 pub mod schedule;
+pub mod setup;
 pub mod tap;
 pub mod trace;
 pub mod world;
@@ -23,4 +25,5 @@ pub mod wrong_vote;
 
 pub use clock::SimClock;
 pub use net::TurmoilNet;
-pub use run::{run, Outcome, Scenario};
+pub use run::{run, Outcome};
+pub use schedule::Scenario;

@@ -7,28 +7,10 @@ use std::time::{Duration, Instant};
 use mock_el::MockEl;
 
 use crate::invariants::{Checker, Violation, PROXY_CHECK_EVERY};
-use crate::schedule::Schedule;
+use crate::schedule::Scenario;
+use crate::tap;
 use crate::trace::Exchange;
-use crate::world::{Config, World};
-use crate::{schedule, tap};
-
-/// A world and what happens to it.
-#[derive(Clone, Debug)]
-pub struct Scenario {
-    pub config: Config,
-    pub schedule: Schedule,
-}
-
-impl Scenario {
-    pub fn new(config: Config, schedule: Schedule) -> Self {
-        Self { config, schedule }
-    }
-
-    /// The explorer's scenario for `seed`.
-    pub fn random(seed: u64, slots: u32) -> Self {
-        schedule::random(seed, slots)
-    }
-}
+use crate::world::World;
 
 /// What a run produced.
 pub struct Outcome {

@@ -9,8 +9,7 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::run::Scenario;
-use crate::world::{slot_time, Config, ElSpec, SLOT};
+use crate::setup::{slot_time, Config, ElSpec, SLOT};
 
 /// One change to the world.
 #[derive(Clone, Debug, PartialEq)]
@@ -406,5 +405,23 @@ impl Gen<'_> {
     fn pick_el(&mut self) -> String {
         let names: Vec<&str> = self.config.els.iter().map(|e| e.name.as_str()).collect();
         pick(&mut self.rng, &names).to_string()
+    }
+}
+
+/// A world and what happens to it.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub config: Config,
+    pub schedule: Schedule,
+}
+
+impl Scenario {
+    pub fn new(config: Config, schedule: Schedule) -> Self {
+        Self { config, schedule }
+    }
+
+    /// The explorer's scenario for `seed`.
+    pub fn random(seed: u64, slots: u32) -> Self {
+        random(seed, slots)
     }
 }

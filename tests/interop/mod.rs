@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eb_transport::{JwtSecret, SystemClock, TokioNet};
-use mock_el::cl::{latest_block, Head, RpcClient};
+use mock_cl::{latest_block, Head, RpcClient};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

@@ -3,8 +3,10 @@
 //! it is the same with and without TLS.
 //!
 //! Only the pieces both ends share live here: reading PEM files, the provider, a server config
-//! for a certificate and key (the proxy's own listener, mock-el). The daemon's client policy
-//! (which roots, the per-node CA) is its own (`executionbackup::tls`).
+//! for a certificate and key (the proxy's own listener, mock-el), what a client connects with
+//! ([`ClientTls`], used by [`crate::client::HttpClient`]) and a bounded label for a failed
+//! handshake. The daemon's client policy (which roots, the per-node CA) is its own
+//! (`executionbackup::tls`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 pub use rustls;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// What can be wrong with TLS material.
@@ -22,6 +24,48 @@ pub enum TlsError {
     File { path: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What a TLS client connects with: the connector and the name the server's certificate must
+/// carry.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub connector: TlsConnector,
+    pub name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bounded label for why a handshake failed (metrics), from the error the handshake gave.
+pub fn failure_label(error: &std::io::Error) -> &'static str {
+    use rustls::{CertificateError, Error};
+    let Some(inner) = error.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
+        return "handshake";
+    };
+    match inner {
+        Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer => "unknown_issuer",
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "wrong_name"
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => "expired",
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "not_yet_valid"
+            }
+            CertificateError::Revoked => "revoked",
+            CertificateError::BadSignature => "bad_signature",
+            _ => "bad_certificate",
+        },
+        Error::AlertReceived(_) => "alert",
+        Error::NoApplicationProtocol => "alpn",
+        _ => "handshake",
+    }
 }
 
 /// The one crypto provider everything here uses.
@@ -92,4 +136,27 @@ pub fn server_config_from_files(
         path: format!("{} + {}", cert.display(), key.display()),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_labels_are_bounded() {
+        let wrap = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        assert_eq!(
+            failure_label(&wrap(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))),
+            "unknown_issuer"
+        );
+        assert_eq!(
+            failure_label(&wrap(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+            ))),
+            "wrong_name"
+        );
+        assert_eq!(failure_label(&std::io::Error::other("eof")), "handshake");
+    }
 }

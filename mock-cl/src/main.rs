@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use eb_transport::{JwtSecret, SystemClock, TokioNet};
-use mock_el::cl::{self, Driver, DriverConfig, Fees, RpcClient, Wallet};
+use mock_cl::{Driver, DriverConfig, Fees, RpcClient, Wallet, DEV_KEY};
 use serde_json::json;
 
 /// A consensus-client stand-in: every slot, engine_forkchoiceUpdatedV3 with payload attributes,
@@ -46,7 +46,7 @@ struct Args {
     tx_rpc: Option<String>,
     /// Private key of the sending account (default: the dev account funded in
     /// genesis-cancun.json).
-    #[arg(long, env = "MOCK_CL_TX_KEY", default_value = cl::DEV_KEY)]
+    #[arg(long, env = "MOCK_CL_TX_KEY", default_value = DEV_KEY)]
     tx_key: String,
     /// Transactions sent before each slot.
     #[arg(long, env = "MOCK_CL_TXS_PER_SLOT", default_value_t = 2)]

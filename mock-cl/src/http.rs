@@ -1,23 +1,19 @@
 //! A JSON-RPC client over HTTP/1.1 for the consensus-client driver, over the [`Network`] seam.
 //!
-//! Keeps one idle keep-alive connection when the server allows it (EthereumJS answers every
-//! request with `Connection: close`, so against it every call opens a connection, as it does for
-//! a real CL), signs every request with a fresh HS256 token when given a secret, and checks that
-//! the answer carries the id it sent.
+//! The connection is [`eb_transport::HttpClient`]'s: one idle keep-alive connection kept when
+//! the server allows it (EthereumJS answers every request with `Connection: close`, so against
+//! it every call opens a connection, as it does for a real CL), a stale pooled connection retried
+//! once on a fresh one. On top: every request is signed with a fresh HS256 token when given a
+//! secret, every call has a timeout, and the answer must carry the id that was sent.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
 use eb_transport::jwt::{sign, Claims};
-use eb_transport::{JwtSecret, Network, SharedClock};
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use eb_transport::{HttpClient, HttpError, JwtSecret, Network, SharedClock};
+use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 /// Largest answer read (a getPayload with six blobs is about 1.6 MB).
@@ -61,17 +57,12 @@ impl ClError {
 /// One HTTP JSON-RPC endpoint: an EL's engine port (with a secret), its plain RPC port
 /// (without), or a proxy in front of ELs.
 pub struct RpcClient<N: Network> {
-    net: N,
+    http: HttpClient<N>,
     url: String,
-    host: String,
-    port: u16,
-    path: String,
-    authority: String,
     secret: Option<JwtSecret>,
     clock: SharedClock,
     timeout: Duration,
     next_id: AtomicU64,
-    idle: Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
 impl<N: Network> std::fmt::Debug for RpcClient<N> {
@@ -110,22 +101,15 @@ impl<N: Network> RpcClient<N> {
             .map(|p| p.as_str().to_owned())
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "/".into());
-        let authority = uri.authority().map(|a| a.to_string()).ok_or_else(bad)?;
         Ok(Self {
-            net,
+            http: HttpClient::new(net, &host, port, &path).with_max_response(MAX_RESPONSE),
             url: url.trim_end_matches('/').to_owned(),
-            host,
-            port,
-            path,
-            authority,
             secret,
             clock,
             timeout: Duration::from_secs(8),
             next_id: AtomicU64::new(1),
-            idle: Mutex::new(None),
         })
     }
-
     /// Per-call timeout (default 8 s, the Engine API's newPayload timeout).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -180,97 +164,36 @@ impl<N: Network> RpcClient<N> {
 
     /// POSTs a raw body and returns the HTTP status and body, whatever they are.
     pub async fn post(&self, body: Bytes) -> Result<(u16, Bytes), ClError> {
-        match tokio::time::timeout(self.timeout, self.post_inner(body)).await {
-            Ok(result) => result,
+        let authorization = self.authorization()?;
+        match tokio::time::timeout(self.timeout, self.http.post(body, authorization)).await {
+            Ok(Ok(reply)) => Ok((reply.status.as_u16(), reply.body)),
+            Ok(Err(HttpError::Connect(source))) => Err(ClError::Connect {
+                url: self.url.clone(),
+                source,
+            }),
+            Ok(Err(e)) => Err(ClError::Transport(e.to_string())),
             Err(_) => {
-                self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+                self.http.clear_pool();
                 Err(ClError::Timeout(self.timeout))
             }
         }
     }
 
-    async fn post_inner(&self, body: Bytes) -> Result<(u16, Bytes), ClError> {
-        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(sender) = pooled.filter(|s| s.is_ready()) {
-            match self.send(sender, body.clone()).await {
-                Err(Attempt::Stale) => {}
-                Err(Attempt::Failed(e)) => return Err(e),
-                Ok(reply) => return Ok(reply),
-            }
-        }
-        let sender = self.connect().await?;
-        match self.send(sender, body).await {
-            Ok(reply) => Ok(reply),
-            Err(Attempt::Failed(e)) => Err(e),
-            Err(Attempt::Stale) => Err(ClError::Transport(
-                "connection closed before the answer".into(),
-            )),
-        }
-    }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ClError> {
-        let connect_error = |source| ClError::Connect {
-            url: self.url.clone(),
-            source,
+    /// A fresh `Authorization: Bearer` value, when there is a secret.
+    fn authorization(&self) -> Result<Option<HeaderValue>, ClError> {
+        let Some(secret) = &self.secret else {
+            return Ok(None);
         };
-        let stream = self
-            .net
-            .connect(&self.host, self.port)
-            .await
-            .map_err(connect_error)?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| connect_error(io::Error::other(e)))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+        let token = sign(
+            secret,
+            &Claims {
+                iat: self.clock.unix_seconds(),
+                id: None,
+                clv: Some(CLIENT_VERSION.into()),
+            },
+        );
+        HeaderValue::from_str(&format!("Bearer {token}"))
+            .map(Some)
+            .map_err(|e| ClError::Transport(e.to_string()))
     }
-
-    async fn send(
-        &self,
-        mut sender: SendRequest<Full<Bytes>>,
-        body: Bytes,
-    ) -> Result<(u16, Bytes), Attempt> {
-        let mut request = Request::post(self.path.as_str())
-            .header(HOST, self.authority.as_str())
-            .header(CONTENT_TYPE, "application/json");
-        if let Some(secret) = &self.secret {
-            let token = sign(
-                secret,
-                &Claims {
-                    iat: self.clock.unix_seconds(),
-                    id: None,
-                    clv: Some(CLIENT_VERSION.into()),
-                },
-            );
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|e| Attempt::Failed(ClError::Transport(e.to_string())))?;
-        let response = match sender.send_request(request).await {
-            Ok(r) => r,
-            Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
-                return Err(Attempt::Stale)
-            }
-            Err(e) => return Err(Attempt::Failed(ClError::Transport(e.to_string()))),
-        };
-        let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), MAX_RESPONSE)
-            .collect()
-            .await
-            .map_err(|e| Attempt::Failed(ClError::Transport(e.to_string())))?
-            .to_bytes();
-        if sender.is_ready() {
-            *self.idle.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
-        }
-        Ok((status, body))
-    }
-}
-
-enum Attempt {
-    /// A kept-alive connection the server had closed; retry on a new one.
-    Stale,
-    Failed(ClError),
 }

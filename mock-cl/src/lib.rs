@@ -22,11 +22,11 @@
 //! per method and latencies per method.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), mock_el::cl::ClError> {
+//! # async fn demo() -> Result<(), mock_cl::ClError> {
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use eb_transport::{JwtSecret, SystemClock, TokioNet};
-//! use mock_el::cl::{Driver, DriverConfig, RpcClient};
+//! use mock_cl::{Driver, DriverConfig, RpcClient};
 //! let engine = RpcClient::new(
 //!     TokioNet,
 //!     "http://127.0.0.1:8551",
@@ -679,9 +679,9 @@ mod tests {
     use eb_transport::{JwtSecret, SystemClock, TokioNet};
 
     use super::*;
-    use crate::{Behaviour, MockEl, Status};
+    use mock_el::{Behaviour, MockEl, Status};
 
-    async fn driver_on_a_mock() -> (crate::MockElHandle, Driver<TokioNet>) {
+    async fn driver_on_a_mock() -> (mock_el::MockElHandle, Driver<TokioNet>) {
         let secret = JwtSecret::from_bytes([3; 32]);
         let el = MockEl::builder()
             .secret(secret.clone())
