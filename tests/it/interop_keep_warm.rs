@@ -1,0 +1,108 @@
+//! Keeping ELs warm with a real client: two EthereumJS behind executionbackup; one is killed,
+//! the chain goes on on the other for several slots, and the killed one is restarted with its
+//! data directory. With no peers it cannot sync by itself: it reaches the head only because the
+//! proxy replays the newPayloads it missed and the latest forkchoiceUpdated.
+//!
+//! Runs when EthereumJS is installed in `interop/node_modules` (`bash .ci/interop-install.sh`);
+//! otherwise it prints a loud SKIPPED notice and passes, except under CI (`CI` set), where a
+//! missing client fails it.
+
+use crate::support::ethereumjs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eb_transport::{SystemClock, TokioNet};
+use executionbackup::app;
+use executionbackup::config::Settings;
+use mock_el::cl::{Driver, DriverConfig, RpcClient};
+
+use crate::support::ethereumjs::{node, say, Ejs};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {
+    let Some(entry) = ethereumjs::client() else {
+        return;
+    };
+    let clock = Arc::new(SystemClock);
+    let (mut a, b) = tokio::join!(Ejs::start(&entry, "warm-a"), Ejs::start(&entry, "warm-b"));
+    let cl_secret = ethereumjs::random_secret();
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        metrics: None,
+        health_interval: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let proxy = app::start(
+        TokioNet,
+        clock.clone(),
+        settings,
+        cl_secret.clone(),
+        vec![
+            node(&a.engine_url(), &a.secret),
+            node(&b.engine_url(), &b.secret),
+        ],
+        0x3a7,
+    )
+    .await
+    .expect("proxy starts");
+    let engine =
+        RpcClient::new(TokioNet, &proxy.url(), Some(cl_secret), clock.clone()).expect("proxy url");
+    let mut driver = Driver::new(engine, clock.clone(), DriverConfig::default())
+        .await
+        .expect("head through the proxy");
+    for _ in 0..3 {
+        driver.slot().await.expect("a block with both ELs");
+    }
+    let before = a.head().await;
+    assert_eq!(before, *driver.head(), "ejs-a followed the chain");
+
+    // ejs-a crashes; the chain goes on on ejs-b.
+    a.kill();
+    let url = a.engine_url();
+    let down = interop_wait(Duration::from_secs(20), async || {
+        proxy
+            .proxy
+            .nodes
+            .snapshot()
+            .iter()
+            .any(|n| n.url() == url && n.health.engine().down)
+    })
+    .await;
+    assert!(down, "ejs-a is seen down");
+    let mut produced = 0;
+    for _ in 0..6 {
+        produced += usize::from(driver.slot().await.is_ok());
+    }
+    assert!(produced >= 5, "the chain goes on on ejs-b: {produced} of 6");
+    let head = driver.head().clone();
+    assert_ne!(head, before);
+
+    // ejs-a comes back with its data: the proxy sends it the blocks it missed.
+    a.restart_keeping_data().await;
+    let restarted_at = a.head().await;
+    let back = interop_wait(Duration::from_secs(60), async || a.head().await == head).await;
+    say(&format!(
+        "keep-warm: ejs-a restarted at {restarted_at:?}, head {head:?}: back at the head: {back}"
+    ));
+    assert!(
+        back,
+        "ejs-a reached the head through the replay:\n{}",
+        a.log_tail(30)
+    );
+    assert_eq!(b.head().await, head);
+}
+
+/// Polls `f` every 200 ms until it holds or `limit` passes.
+async fn interop_wait(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
