@@ -2,11 +2,14 @@
 //! (number, string or null); elements that are not valid requests get -32600 in place; an empty
 //! batch is a single -32600 object.
 
+// Scripted ELs (wiremock) rather than mock-el: the answers inside the batches are pinned by a
+// snapshot, with blocks and hashes the test picks; mock-el answers from a chain of its own.
+
 use crate::support::scripted_el::*;
 use serde_json::{json, Value};
 
 fn block() -> Value {
-    json!({"number": "0x10", "hash": hash(0x10), "transactions": []})
+    json!({"number": "0x10", "hash": byte_hash(0x10), "transactions": []})
 }
 
 #[tokio::test]
@@ -16,7 +19,7 @@ async fn a_mixed_batch_is_answered_in_order_with_every_id_echoed() {
     for el in &els {
         el.on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(7)), None),
+            Reply::status("VALID", Some(&byte_hash(7)), None),
         )
         .await;
         el.on("eth_getBlockByNumber", Reply::result(block())).await;
@@ -43,7 +46,7 @@ async fn a_mixed_batch_is_answered_in_order_with_every_id_echoed() {
     assert_eq!(answer[0]["result"], block());
     assert_eq!(
         answer[1]["result"],
-        payload_status("VALID", Some(&hash(7)), None)
+        payload_status("VALID", Some(&byte_hash(7)), None)
     );
     assert_eq!(answer[2]["error"]["code"], -32600);
     insta::assert_json_snapshot!("mixed_batch", answer);

@@ -2,6 +2,9 @@
 //! built on another parent) is never chosen, however large the blockValue it claims: a missed
 //! proposal is worse than a smaller reward.
 
+// Scripted ELs (wiremock) rather than mock-el: one EL hands out a payload built on another parent
+// with a huge blockValue; mock-el only builds payloads that match their build request.
+
 use crate::support::scripted_el::*;
 use executionbackup::config::{PayloadSelection, Settings};
 use serde_json::json;
@@ -15,25 +18,25 @@ async fn a_wrong_parent_with_a_huge_value_is_skipped() {
         el.on(
             "engine_forkchoiceUpdatedV3",
             Reply::result(fcu_result(
-                payload_status("VALID", Some(&hash(8)), None),
+                payload_status("VALID", Some(&byte_hash(8)), None),
                 Some(id),
             )),
         )
         .await;
     }
     let liar = built_payload(
-        &hash(0x66),
+        &byte_hash(0x66),
         "0xffffffffffffffffffffffffffffffff",
         "wrong parent",
     );
-    let honest = built_payload(&hash(8), "0x1", "right parent");
+    let honest = built_payload(&byte_hash(8), "0x1", "right parent");
     els[0].on("engine_getPayloadV3", Reply::result(liar)).await;
     els[1]
         .on("engine_getPayloadV3", Reply::result(honest.clone()))
         .await;
     let settings = Settings {
         payload_selection: PayloadSelection::BestValue,
-        ..test_settings()
+        ..settings()
     };
     let specs: Vec<String> = els.iter().map(El::url).collect();
     let proxy = start_proxy_with(settings, &s, &specs).await;

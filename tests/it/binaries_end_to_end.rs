@@ -1,11 +1,10 @@
 //! The shipped binaries together: executionbackup in front of three mock-el processes, a vote
 //! through it, then SIGTERM: in-flight calls finish and the exit code is 0.
-use crate::support::mock_els;
 
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::mock_els::{hash, new_payload_params, token};
+use crate::support::mock_els::{hash, new_payload_params, token, SECRET};
 use crate::support::processes::*;
 use serde_json::{json, Value};
 
@@ -18,10 +17,8 @@ struct Setup {
 }
 
 fn start(latency_ms: u64) -> Setup {
-    let dir = std::env::temp_dir().join(format!("eb-bin-test-{}-{latency_ms}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let secret = dir.join("jwt.hex");
-    std::fs::write(&secret, format!("0x{}\n", hex_secret())).expect("secret");
+    let dir = temp_dir(&format!("bin-test-{latency_ms}"));
+    let secret = write_secret(&dir, "jwt.hex", &SECRET);
 
     let latency = latency_ms.to_string();
     let (els, engines, controls) = spawn_mock_els(
@@ -48,13 +45,7 @@ fn start(latency_ms: u64) -> Setup {
             "--log-level",
             "info",
         ]);
-    let proxy = Proc::spawn(cmd);
-    let line = proxy
-        .wait_for(Duration::from_secs(20), |l| {
-            l.contains("listening for the consensus client")
-        })
-        .unwrap_or_else(|seen| panic!("executionbackup did not start: {seen:?}"));
-    let url = format!("http://{}", addr_after(&line, "local_addr="));
+    let (proxy, url) = start_eb(cmd);
     Setup {
         _els: els,
         proxy,
@@ -62,13 +53,6 @@ fn start(latency_ms: u64) -> Setup {
         controls,
         _dir: dir,
     }
-}
-
-fn hex_secret() -> String {
-    mock_els::SECRET
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn new_payload(url: &str, n: u64) -> Value {

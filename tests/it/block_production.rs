@@ -92,7 +92,7 @@ async fn lost_builds_are_replayed() {
     for (i, addr) in addrs.iter().enumerate() {
         restarted.push(
             mock_el::MockEl::builder()
-                .secret(secret())
+                .secret(shared_secret())
                 .name(format!("el{}-restarted", i + 1))
                 .seed(100 + i as u64)
                 .spawn(eb_transport::TokioNet, *addr)

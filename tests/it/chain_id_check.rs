@@ -17,7 +17,7 @@ async fn start_up_refuses_a_node_on_another_chain() {
         TokioNet,
         Arc::new(SystemClock),
         settings,
-        secret(),
+        shared_secret(),
         nodes,
         1,
     )
@@ -68,7 +68,7 @@ async fn pinned_chain_refuses_nodes_that_agree_on_another_chain() {
         TokioNet,
         Arc::new(SystemClock),
         settings,
-        secret(),
+        shared_secret(),
         nodes,
         1,
     )

@@ -2,6 +2,9 @@
 //! signed with the proxy's secret and issued within 60 s of now. Anything else is HTTP 401 with
 //! a JSON-RPC error body, and nothing reaches an execution client.
 
+// Scripted ELs (wiremock) rather than mock-el: the consensus client's own calls are counted by
+// their id among the probes' identical calls; mock-el does not record request ids.
+
 use crate::support::scripted_el::*;
 use eb_transport::jwt::{self, Claims};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

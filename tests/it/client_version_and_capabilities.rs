@@ -2,6 +2,9 @@
 //! concatenation of their arrays (the spec's rule for multiplexers), and
 //! engine_exchangeCapabilities is the intersection of their lists.
 
+// Scripted ELs (wiremock) rather than mock-el: each EL reports several client-version entries and
+// a capability list of the test's choosing; mock-el reports one entry of its own.
+
 use crate::support::scripted_el::*;
 use serde_json::{json, Value};
 

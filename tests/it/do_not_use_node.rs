@@ -1,7 +1,14 @@
 //! `#do-not-use` nodes receive every state-changing call (so they stay in sync) but never vote,
 //! and are not the primary while another node answers.
 
+// Scripted ELs (wiremock) rather than mock-el: answers with a null or a chosen latestValidHash,
+// and one answer held for an hour while the same EL answers its probes at once; mock-el's VALID
+// always names the block and its faults do not pick one method version.
+
+use crate::support::eventually;
+use crate::support::proxy::{prometheus, sample};
 use crate::support::scripted_el::*;
+use executionbackup::config::Settings;
 use serde_json::json;
 
 #[tokio::test]
@@ -77,7 +84,14 @@ async fn a_do_not_use_node_gets_every_new_payload_but_never_votes() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(got, vec![json!(hash(1)), json!(hash(2)), json!(hash(3))]);
+    assert_eq!(
+        got,
+        vec![
+            json!(byte_hash(1)),
+            json!(byte_hash(2)),
+            json!(byte_hash(3))
+        ]
+    );
     assert_eq!(els[2].calls("engine_forkchoiceUpdatedV3").await.len(), 1);
 
     // Listed first, yet not the primary.
@@ -94,7 +108,7 @@ async fn do_not_use_alone_cannot_make_a_majority() {
     els[0]
         .on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(4)), None),
+            Reply::status("VALID", Some(&byte_hash(4)), None),
         )
         .await;
     els[1]
@@ -109,50 +123,71 @@ async fn do_not_use_alone_cannot_make_a_majority() {
         .await;
     assert_eq!(
         answer["result"],
-        payload_status("VALID", Some(&hash(4)), None)
+        payload_status("VALID", Some(&byte_hash(4)), None)
     );
 }
 
 #[tokio::test]
 async fn a_slow_do_not_use_node_does_not_delay_the_answer() {
     // The do-not-use node's answer cannot change the outcome, so the consensus client must not
-    // wait for it (here 3 s, well inside the default 7.5 s timeout).
+    // wait for it. It never answers here; the events in order: the CL's answer, then the node's
+    // own timeout (5 s, inside the CL's 8 s deadline for newPayloadV3). Had the proxy waited
+    // for the node, its timeout would have come first.
     let s = secret(0x93);
     let els = els(3, &s).await;
     for el in &els[..2] {
         el.on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(5)), None),
+            Reply::status("VALID", Some(&byte_hash(5)), None),
         )
         .await;
     }
     els[2]
         .on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(5)), None).delayed(std::time::Duration::from_secs(3)),
+            Reply::status("VALID", Some(&byte_hash(5)), None)
+                .delayed(std::time::Duration::from_secs(3600)),
         )
         .await;
-    let proxy = start_proxy(
+    let settings = Settings {
+        metrics: Some("127.0.0.1:0".parse().expect("addr")),
+        ..settings()
+    };
+    let proxy = start_proxy_with(
+        settings,
         &s,
         &[
             els[0].url(),
             els[1].url(),
-            format!("{}#do-not-use", els[2].url()),
+            format!("{}#do-not-use#name=observer#timeout=5000", els[2].url()),
         ],
     )
     .await;
-    let started = std::time::Instant::now();
+    let timeouts = async || {
+        sample(
+            &prometheus(&proxy.running).await,
+            r#"eb_node_timeouts_total{node="observer"}"#,
+        )
+    };
     let answer = proxy
         .call(json!(1), "engine_newPayloadV3", new_payload_params(5))
         .await;
-    let elapsed = started.elapsed();
     assert_eq!(
         answer["result"],
-        payload_status("VALID", Some(&hash(5)), None)
+        payload_status("VALID", Some(&byte_hash(5)), None)
+    );
+    assert_eq!(
+        timeouts().await,
+        0.0,
+        "the answer waited for the do-not-use node's timeout"
     );
     assert_eq!(els[2].calls("engine_newPayloadV3").await.len(), 1);
+    let timed_out = eventually(std::time::Duration::from_secs(15), async || {
+        timeouts().await == 1.0
+    })
+    .await;
     assert!(
-        elapsed < std::time::Duration::from_millis(1500),
-        "the answer waited {elapsed:?} for a node that does not vote"
+        timed_out,
+        "the do-not-use node was still asked, until its own timeout"
     );
 }

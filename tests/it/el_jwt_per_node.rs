@@ -2,6 +2,10 @@
 //! its own secret (`#jwt-secret=PATH`, else the global one), freshly minted by the proxy, and
 //! never the consensus client's token.
 
+// Scripted ELs (wiremock) rather than mock-el: the raw Authorization header each EL received is
+// read back to check whose secret signed it and that it is not the consensus client's token; mock-
+// el keeps only the claims.
+
 use crate::support::scripted_el::*;
 use eb_transport::jwt;
 use serde_json::json;
@@ -33,7 +37,7 @@ async fn each_node_gets_a_token_signed_with_its_own_secret_never_the_cls() {
     for el in [&a, &b, &c] {
         el.on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(5)), None),
+            Reply::status("VALID", Some(&byte_hash(5)), None),
         )
         .await;
         el.on("eth_blockNumber", Reply::result(json!("0x10"))).await;
@@ -69,7 +73,7 @@ async fn each_node_gets_a_token_signed_with_its_own_secret_never_the_cls() {
     // All three signed correctly, so all three voted VALID.
     assert_eq!(
         reply.json(),
-        json!({"jsonrpc": "2.0", "id": 1, "result": payload_status("VALID", Some(&hash(5)), None)})
+        json!({"jsonrpc": "2.0", "id": 1, "result": payload_status("VALID", Some(&byte_hash(5)), None)})
     );
 
     let now = now();
@@ -133,7 +137,7 @@ async fn a_node_whose_secret_does_not_match_gets_no_vote() {
     for el in [&a, &c] {
         el.on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(9)), None),
+            Reply::status("VALID", Some(&byte_hash(9)), None),
         )
         .await;
     }
@@ -149,7 +153,7 @@ async fn a_node_whose_secret_does_not_match_gets_no_vote() {
         .await;
     assert_eq!(
         answer["result"],
-        payload_status("VALID", Some(&hash(9)), None)
+        payload_status("VALID", Some(&byte_hash(9)), None)
     );
     let metrics = proxy.metrics().await;
     assert_eq!(metrics["dead_nodes"], json!([b.url()]));

@@ -5,14 +5,16 @@
 //!
 //! Two fake ELs that echo ids the way EthereumJS does, next to a mock-el, behind the proxy.
 
-use crate::support::ethereumjs;
+// The fake ELs are wiremock doubles: mock-el echoes ids byte for byte, as a Rust or Go client
+// does, never through a double.
+
+use crate::support::{ethereumjs, proxy};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use eb_transport::{SystemClock, TokioNet};
-use executionbackup::app;
 use executionbackup::config::{NodeConfig, NodeSpec, Settings};
 use mock_el::cl::RpcClient;
 use mock_el::{MockEl, Status};
@@ -87,20 +89,17 @@ async fn ids_echoed_through_a_double_are_still_the_callers() {
         .await
         .expect("mock");
     let cl_secret = ethereumjs::random_secret();
-    let proxy = app::start(
-        TokioNet,
-        Arc::new(SystemClock),
+    let proxy = proxy::start(
         Settings {
             listen: "127.0.0.1:0".parse().expect("addr"),
             metrics: None,
             ..Settings::default()
         },
-        cl_secret.clone(),
+        &cl_secret,
         vec![node(&js1.uri()), node(&js2.uri()), node(&mock.url())],
         1,
     )
-    .await
-    .expect("proxy");
+    .await;
     let cl = RpcClient::new(
         TokioNet,
         &proxy.url(),

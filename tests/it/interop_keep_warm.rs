@@ -7,23 +7,22 @@
 //! otherwise it prints a loud SKIPPED notice and passes, except under CI (`CI` set), where a
 //! missing client fails it.
 
-use crate::support::ethereumjs;
+use crate::support::{ethereumjs, proxy};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use eb_transport::{SystemClock, TokioNet};
-use executionbackup::app;
 use executionbackup::config::Settings;
 use mock_el::cl::{Driver, DriverConfig, RpcClient};
 
 use crate::support::ethereumjs::{node, say, Ejs};
+use crate::support::poll_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs EthereumJS from npm (interop/node_modules): run bash .ci/interop-install.sh, then cargo test --test it -- --ignored interop_"]
 async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {
-    let Some(entry) = ethereumjs::client() else {
-        return;
-    };
+    let entry = ethereumjs::client();
     let clock = Arc::new(SystemClock);
     let (mut a, b) = tokio::join!(Ejs::start(&entry, "warm-a"), Ejs::start(&entry, "warm-b"));
     let cl_secret = ethereumjs::random_secret();
@@ -33,19 +32,16 @@ async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {
         health_interval: Duration::from_secs(1),
         ..Settings::default()
     };
-    let proxy = app::start(
-        TokioNet,
-        clock.clone(),
+    let proxy = proxy::start(
         settings,
-        cl_secret.clone(),
+        &cl_secret,
         vec![
             node(&a.engine_url(), &a.secret),
             node(&b.engine_url(), &b.secret),
         ],
         0x3a7,
     )
-    .await
-    .expect("proxy starts");
+    .await;
     let engine =
         RpcClient::new(TokioNet, &proxy.url(), Some(cl_secret), clock.clone()).expect("proxy url");
     let mut driver = Driver::new(engine, clock.clone(), DriverConfig::default())
@@ -60,14 +56,18 @@ async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {
     // ejs-a crashes; the chain goes on on ejs-b.
     a.kill();
     let url = a.engine_url();
-    let down = interop_wait(Duration::from_secs(20), async || {
-        proxy
-            .proxy
-            .nodes
-            .snapshot()
-            .iter()
-            .any(|n| n.url() == url && n.health.engine().down)
-    })
+    let down = poll_until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        async || {
+            proxy
+                .proxy
+                .nodes
+                .snapshot()
+                .iter()
+                .any(|n| n.url() == url && n.health.engine().down)
+        },
+    )
     .await;
     assert!(down, "ejs-a is seen down");
     let mut produced = 0;
@@ -81,7 +81,12 @@ async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {
     // ejs-a comes back with its data: the proxy sends it the blocks it missed.
     a.restart_keeping_data().await;
     let restarted_at = a.head().await;
-    let back = interop_wait(Duration::from_secs(60), async || a.head().await == head).await;
+    let back = poll_until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || a.head().await == head,
+    )
+    .await;
     say(&format!(
         "keep-warm: ejs-a restarted at {restarted_at:?}, head {head:?}: back at the head: {back}"
     ));
@@ -91,18 +96,4 @@ async fn a_restarted_ethereumjs_is_brought_back_to_the_head() {
         a.log_tail(30)
     );
     assert_eq!(b.head().await, head);
-}
-
-/// Polls `f` every 200 ms until it holds or `limit` passes.
-async fn interop_wait(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if f().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

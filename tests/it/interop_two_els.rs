@@ -9,13 +9,12 @@
 //! otherwise it prints a loud SKIPPED notice and passes, except under CI (`CI` set), where a
 //! missing client fails it.
 
-use crate::support::ethereumjs;
+use crate::support::{ethereumjs, proxy};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use eb_transport::{SystemClock, TokioNet};
-use executionbackup::app;
 use executionbackup::config::Settings;
 use mock_el::cl::{Driver, DriverConfig, RpcClient};
 
@@ -43,10 +42,9 @@ fn lost(outcomes: &[bool]) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs EthereumJS from npm (interop/node_modules): run bash .ci/interop-install.sh, then cargo test --test it -- --ignored interop_"]
 async fn two_ethereumjs_through_a_pause_and_a_fresh_restart() {
-    let Some(entry) = ethereumjs::client() else {
-        return;
-    };
+    let entry = ethereumjs::client();
     let clock = Arc::new(SystemClock);
     let (mut a, b) = tokio::join!(Ejs::start(&entry, "ejs-a"), Ejs::start(&entry, "ejs-b"));
     let cl_secret = ethereumjs::random_secret();
@@ -56,19 +54,16 @@ async fn two_ethereumjs_through_a_pause_and_a_fresh_restart() {
         health_interval: Duration::from_secs(1),
         ..Settings::default()
     };
-    let proxy = app::start(
-        TokioNet,
-        clock.clone(),
+    let proxy = proxy::start(
         settings,
-        cl_secret.clone(),
+        &cl_secret,
         vec![
             node(&a.engine_url(), &a.secret),
             node(&b.engine_url(), &b.secret),
         ],
         0x2e15,
     )
-    .await
-    .expect("proxy starts");
+    .await;
     let engine =
         RpcClient::new(TokioNet, &proxy.url(), Some(cl_secret), clock.clone()).expect("proxy url");
     let mut driver = Driver::new(engine, clock.clone(), DriverConfig::default())

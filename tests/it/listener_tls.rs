@@ -3,6 +3,7 @@
 //! no HTTP answer at all.
 
 use crate::support::mock_els::*;
+use crate::support::tls::{http_post_request, tls_post, TestPki};
 use executionbackup::config::Settings;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,6 +2,10 @@
 //! payloadId of its own; engine_getPayloadV3 with it reaches the primary with the primary's own
 //! id. Ids the proxy never issued are -38001 without asking any EL.
 
+// Scripted ELs (wiremock) rather than mock-el: each EL answers with a payloadId the test picks (to
+// see the proxy's own id replace it) and a built payload tagged per node; mock-el makes its own
+// ids and payloads.
+
 use crate::support::scripted_el::*;
 use serde_json::{json, Value};
 
@@ -13,7 +17,7 @@ const EL_IDS: [&str; 3] = [
 
 /// A payload built for `fcu_params(8, true)`: on block 8, with its attributes.
 fn get_payload_result(tag: &str) -> Value {
-    built_payload(&hash(8), "0x1", tag)
+    built_payload(&byte_hash(8), "0x1", tag)
 }
 
 async fn building_els(s: &eb_transport::JwtSecret) -> Vec<El> {
@@ -22,7 +26,7 @@ async fn building_els(s: &eb_transport::JwtSecret) -> Vec<El> {
         el.on(
             "engine_forkchoiceUpdatedV3",
             Reply::result(fcu_result(
-                payload_status("VALID", Some(&hash(8)), None),
+                payload_status("VALID", Some(&byte_hash(8)), None),
                 Some(EL_IDS[i]),
             )),
         )
@@ -52,7 +56,7 @@ async fn the_cl_gets_the_proxys_id_and_get_payload_reaches_the_primary_with_its_
         .await;
     assert_eq!(
         answer["result"]["payloadStatus"],
-        payload_status("VALID", Some(&hash(8)), None)
+        payload_status("VALID", Some(&byte_hash(8)), None)
     );
     let cl_id = answer["result"]["payloadId"]
         .as_str()
@@ -103,7 +107,7 @@ async fn get_payload_fails_over_to_the_next_builder_with_that_nodes_id() {
         el.on(
             "engine_forkchoiceUpdatedV3",
             Reply::result(fcu_result(
-                payload_status("VALID", Some(&hash(8)), None),
+                payload_status("VALID", Some(&byte_hash(8)), None),
                 Some(EL_IDS[i]),
             )),
         )
@@ -148,7 +152,7 @@ async fn the_primarys_payload_wins_even_when_it_answers_last() {
         el.on(
             "engine_forkchoiceUpdatedV3",
             Reply::result(fcu_result(
-                payload_status("VALID", Some(&hash(8)), None),
+                payload_status("VALID", Some(&byte_hash(8)), None),
                 Some(EL_IDS[i]),
             )),
         )
@@ -165,7 +169,7 @@ async fn the_primarys_payload_wins_even_when_it_answers_last() {
     let settings = executionbackup::config::Settings {
         payload_grace: std::time::Duration::from_millis(800),
         payload_timeout: std::time::Duration::from_secs(5),
-        ..test_settings()
+        ..settings()
     };
     let proxy = start_proxy_with(settings, &s, &specs).await;
     let answer = proxy
@@ -196,7 +200,7 @@ async fn get_payload_goes_to_a_builder_when_the_primary_is_not_building() {
         el.on(
             "engine_forkchoiceUpdatedV3",
             Reply::result(fcu_result(
-                payload_status("VALID", Some(&hash(8)), None),
+                payload_status("VALID", Some(&byte_hash(8)), None),
                 Some(EL_IDS[i]),
             )),
         )
@@ -214,7 +218,7 @@ async fn get_payload_goes_to_a_builder_when_the_primary_is_not_building() {
         .await;
     assert_eq!(
         answer["result"]["payloadStatus"],
-        payload_status("VALID", Some(&hash(8)), None)
+        payload_status("VALID", Some(&byte_hash(8)), None)
     );
     let cl_id = answer["result"]["payloadId"]
         .as_str()

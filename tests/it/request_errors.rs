@@ -1,14 +1,14 @@
 //! Requests the proxy answers itself with a JSON-RPC error: bodies that are not JSON (-32700)
 //! and methods outside the served namespaces (-32601, never forwarded).
 
-use crate::support::scripted_el::*;
+use crate::support::mock_els::*;
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_parse_error() {
-    let s = secret(0xd1);
-    let el = El::start(s.clone()).await;
-    let proxy = start_proxy(&s, &[el.url()]).await;
+    let els = mocks(1).await;
+    let running = proxy(&plain(&els), settings()).await;
+    let proxy = Cl::new(running.url());
     for body in [
         "hello",
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_chainId\"",
@@ -33,14 +33,9 @@ async fn a_body_that_is_not_json_is_a_parse_error() {
 
 #[tokio::test]
 async fn methods_outside_the_served_namespaces_are_refused_without_asking_an_el() {
-    let s = secret(0xd2);
-    let els = els(2, &s).await;
-    for el in &els {
-        el.on("admin_peers", Reply::result(json!([]))).await;
-        el.on("debug_setHead", Reply::result(json!(null))).await;
-    }
-    let specs: Vec<String> = els.iter().map(El::url).collect();
-    let proxy = start_proxy(&s, &specs).await;
+    let els = mocks(2).await;
+    let running = proxy(&plain(&els), settings()).await;
+    let proxy = Cl::new(running.url());
 
     for (id, method) in [
         (json!(1), "admin_peers"),
@@ -60,7 +55,7 @@ async fn methods_outside_the_served_namespaces_are_refused_without_asking_an_el(
             "personal_sign",
             "ethx_chainId",
         ] {
-            assert_eq!(el.calls(method).await.len(), 0, "node {i} got {method}");
+            assert!(el.el().calls_to(method).is_empty(), "node {i} got {method}");
         }
     }
 }

@@ -2,6 +2,9 @@
 //! `POST /add_nodes` and `POST /remove_nodes` change what the proxy trusts, so they need a
 //! token signed with the admin secret, and a bad request changes nothing.
 
+// Scripted ELs (wiremock) rather than mock-el: an EL reporting a syncing object with chosen
+// numbers, and another on another chain, for the /metrics report pinned by a snapshot.
+
 use crate::support::scripted_el::*;
 use serde_json::{json, Value};
 
@@ -78,7 +81,7 @@ async fn metrics_is_open_and_keeps_the_original_shape() {
             ),
         )
         .await;
-    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let dead = format!("http://127.0.0.1:{}", free_port());
     let proxy = start_proxy(
         &s,
         &[
@@ -143,7 +146,7 @@ async fn add_nodes_needs_the_admin_jwt_and_adds_working_nodes() {
     first
         .on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(7)), None),
+            Reply::status("VALID", Some(&byte_hash(7)), None),
         )
         .await;
     let proxy = start_proxy(&s, &[first.url()]).await;
@@ -153,7 +156,7 @@ async fn add_nodes_needs_the_admin_jwt_and_adds_working_nodes() {
     added
         .on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(7)), None),
+            Reply::status("VALID", Some(&byte_hash(7)), None),
         )
         .await;
     let body = json!({"nodes": [added.url()]}).to_string();
@@ -250,7 +253,7 @@ async fn bad_add_nodes_requests_are_400_and_change_nothing() {
 async fn a_refused_add_nodes_request_does_not_settle_the_chain() {
     // The only configured node is down, so the proxy does not know the chain yet.
     let s = secret(0x09);
-    let down = format!("http://127.0.0.1:{}", closed_port());
+    let down = format!("http://127.0.0.1:{}", free_port());
     let proxy = start_proxy(&s, std::slice::from_ref(&down)).await;
     let mainnet = El::start(s.clone()).await;
     let other_chain = El::start(s.clone()).await;

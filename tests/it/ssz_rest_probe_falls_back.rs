@@ -5,23 +5,18 @@
 
 use std::time::Duration;
 
-use crate::support::scripted_el::*;
-use serde_json::json;
+use crate::support::mock_els::*;
+use crate::support::proxy::raw_exchange;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4) and an empty SETTINGS frame.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_probe_is_refused_cleanly_and_json_rpc_works() {
-    let s = secret(0x61);
-    let el = El::start(s.clone()).await;
-    el.on(
-        "engine_newPayloadV3",
-        Reply::status("VALID", Some(&hash(1)), None),
-    )
-    .await;
-    let proxy = start_proxy(&s, &[el.url()]).await;
-    let addr = proxy.addr();
+    let els = mocks(1).await;
+    let running = proxy(&plain(&els), settings()).await;
+    let cl = Cl::new(running.url());
+    let addr = running.local_addr;
 
     // 1. HTTP/2 with prior knowledge: not spoken here. The connection is closed (with at most an
     //    HTTP/1.1 error status), never left hanging and never answered in HTTP/2.
@@ -48,9 +43,7 @@ async fn the_probe_is_refused_cleanly_and_json_rpc_works() {
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
 
     // 3. JSON-RPC, as ever.
-    let answer = proxy
-        .call(json!(1), "engine_newPayloadV3", new_payload_params(1))
-        .await;
+    let answer = cl.new_payload(1).await;
     assert_eq!(answer["result"]["status"], "VALID", "{answer}");
-    assert_eq!(el.calls("engine_newPayloadV3").await.len(), 1);
+    assert_eq!(els[0].el().calls_to("engine_newPayloadV3").len(), 1);
 }

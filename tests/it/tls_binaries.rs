@@ -5,8 +5,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::mock_els::{new_payload_params, tls_post, Cl, TestPki, SECRET};
+use crate::support::mock_els::{new_payload_params, Cl, SECRET};
 use crate::support::processes::*;
+use crate::support::tls::{tls_post, TestPki};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::support::mock_els::*;
+use crate::support::tls::TestPki;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_el_behind_a_private_ca_gets_every_call_with_a_valid_jwt() {

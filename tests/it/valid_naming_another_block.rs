@@ -2,6 +2,9 @@
 //! block's own hash is not a vote (the spec says VALID carries the block's hash), so it is never
 //! passed on to the consensus client and cannot make a majority.
 
+// Scripted ELs (wiremock) rather than mock-el: an EL answers VALID naming another block's hash;
+// mock-el's VALID always names the block itself.
+
 use crate::support::scripted_el::*;
 use serde_json::json;
 
@@ -14,7 +17,7 @@ async fn a_valid_with_a_wrong_latest_valid_hash_is_not_passed_on() {
     els[0]
         .on(
             "engine_newPayloadV3",
-            Reply::status("VALID", Some(&hash(0x42)), None),
+            Reply::status("VALID", Some(&byte_hash(0x42)), None),
         )
         .await;
     for el in &els[1..] {

@@ -2,6 +2,10 @@
 //! `{payloadStatus, payloadId}`, the status is the vote, and payloadId is null unless the vote
 //! is VALID.
 
+// Scripted ELs (wiremock) rather than mock-el: per-EL forkchoiceUpdated answers with chosen
+// statuses, latestValidHash, validationError and payloadId (and JSON-RPC errors), the vote's
+// inputs; mock-el derives them from its own chain.
+
 use crate::support::scripted_el::*;
 use serde_json::{json, Value};
 
@@ -41,13 +45,13 @@ fn assert_shape(result: &Value) {
 
 #[tokio::test]
 async fn unanimous_valid_without_attributes() {
-    let head = hash(8);
+    let head = byte_hash(8);
     let valid = || fcu_reply("VALID", Some(&head), None, None);
     let answer = vote([valid(), valid(), valid()], false).await;
     assert_shape(&answer["result"]);
     assert_eq!(
         answer["result"],
-        fcu_result(payload_status("VALID", Some(&hash(8)), None), None)
+        fcu_result(payload_status("VALID", Some(&byte_hash(8)), None), None)
     );
 }
 
@@ -55,9 +59,19 @@ async fn unanimous_valid_without_attributes() {
 async fn one_invalid_against_valid_is_syncing_and_no_payload_id() {
     let answer = vote(
         [
-            fcu_reply("VALID", Some(&hash(8)), None, Some("0x0000000000000001")),
-            fcu_reply("INVALID", Some(&hash(7)), Some("bad block"), None),
-            fcu_reply("VALID", Some(&hash(8)), None, Some("0x0000000000000003")),
+            fcu_reply(
+                "VALID",
+                Some(&byte_hash(8)),
+                None,
+                Some("0x0000000000000001"),
+            ),
+            fcu_reply("INVALID", Some(&byte_hash(7)), Some("bad block"), None),
+            fcu_reply(
+                "VALID",
+                Some(&byte_hash(8)),
+                None,
+                Some("0x0000000000000003"),
+            ),
         ],
         true,
     )
@@ -73,9 +87,9 @@ async fn one_invalid_against_valid_is_syncing_and_no_payload_id() {
 async fn majority_invalid_is_invalid_and_no_payload_id() {
     let answer = vote(
         [
-            fcu_reply("INVALID", Some(&hash(2)), Some("other"), None),
-            fcu_reply("INVALID", Some(&hash(7)), Some("bad block"), None),
-            fcu_reply("INVALID", Some(&hash(7)), Some("bad block"), None),
+            fcu_reply("INVALID", Some(&byte_hash(2)), Some("other"), None),
+            fcu_reply("INVALID", Some(&byte_hash(7)), Some("bad block"), None),
+            fcu_reply("INVALID", Some(&byte_hash(7)), Some("bad block"), None),
         ],
         false,
     )
@@ -83,7 +97,7 @@ async fn majority_invalid_is_invalid_and_no_payload_id() {
     assert_eq!(
         answer["result"],
         fcu_result(
-            payload_status("INVALID", Some(&hash(7)), Some("bad block")),
+            payload_status("INVALID", Some(&byte_hash(7)), Some("bad block")),
             None
         )
     );

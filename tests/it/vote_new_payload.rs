@@ -3,6 +3,10 @@
 //! majority turns into SYNCING; a majority INVALID is INVALID with the most common details;
 //! the same JSON-RPC error everywhere is passed on).
 
+// Scripted ELs (wiremock) rather than mock-el: per-EL newPayload answers with chosen statuses,
+// latestValidHash and validationError (and JSON-RPC errors), the vote's inputs; mock-el derives
+// them from its own chain.
+
 use crate::support::scripted_el::*;
 use serde_json::{json, Value};
 
@@ -33,12 +37,12 @@ fn syncing() -> Value {
 
 #[tokio::test]
 async fn unanimous_valid_is_the_els_payload_status() {
-    let lvh = hash(7);
+    let lvh = byte_hash(7);
     let valid = || Reply::status("VALID", Some(&lvh), None);
     let (answer, _els) = vote([valid(), valid(), valid()], json!(11)).await;
     assert_eq!(
         answer,
-        json!({"jsonrpc": "2.0", "id": 11, "result": payload_status("VALID", Some(&hash(7)), None)})
+        json!({"jsonrpc": "2.0", "id": 11, "result": payload_status("VALID", Some(&byte_hash(7)), None)})
     );
 }
 
@@ -48,9 +52,9 @@ async fn one_invalid_against_a_valid_majority_is_syncing() {
     for invalid_at in 0..3 {
         let replies: [Reply; 3] = std::array::from_fn(|i| {
             if i == invalid_at {
-                Reply::status("INVALID", Some(&hash(6)), Some("invalid state root"))
+                Reply::status("INVALID", Some(&byte_hash(6)), Some("invalid state root"))
             } else {
-                Reply::status("VALID", Some(&hash(7)), None)
+                Reply::status("VALID", Some(&byte_hash(7)), None)
             }
         });
         let (answer, _els) = vote(replies, json!("np")).await;
@@ -72,23 +76,23 @@ async fn one_invalid_against_a_valid_majority_is_syncing() {
 async fn majority_invalid_carries_the_most_common_details() {
     let (answer, _els) = vote(
         [
-            Reply::status("INVALID", Some(&hash(3)), Some("minority reason")),
-            Reply::status("INVALID", Some(&hash(6)), Some("invalid state root")),
-            Reply::status("INVALID", Some(&hash(6)), Some("invalid state root")),
+            Reply::status("INVALID", Some(&byte_hash(3)), Some("minority reason")),
+            Reply::status("INVALID", Some(&byte_hash(6)), Some("invalid state root")),
+            Reply::status("INVALID", Some(&byte_hash(6)), Some("invalid state root")),
         ],
         json!(12),
     )
     .await;
     assert_eq!(
         answer["result"],
-        payload_status("INVALID", Some(&hash(6)), Some("invalid state root"))
+        payload_status("INVALID", Some(&byte_hash(6)), Some("invalid state root"))
     );
     assert_eq!(answer["id"], 12);
 
     // Two INVALID against one VALID: INVALID, with the INVALID voters' details.
     let (answer, _els) = vote(
         [
-            Reply::status("VALID", Some(&hash(7)), None),
+            Reply::status("VALID", Some(&byte_hash(7)), None),
             Reply::status("INVALID", None, Some("blob hashes mismatch")),
             Reply::status("INVALID", None, Some("blob hashes mismatch")),
         ],

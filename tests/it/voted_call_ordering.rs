@@ -1,6 +1,9 @@
 //! Ordering: state-changing calls reach every execution client in one and the same order, even
 //! when the consensus client sends them concurrently and the ELs answer at different speeds.
 
+// Scripted ELs (wiremock) rather than mock-el: each EL answers newPayload and forkchoiceUpdated
+// after its own fixed delay, to shuffle the order the answers come back in.
+
 use std::time::Duration;
 
 use crate::support::scripted_el::*;
@@ -135,7 +138,7 @@ async fn a_concurrent_burst_arrives_everywhere_in_the_same_order() {
     let reference = order_seen(&els[0]).await;
     let mut sorted = reference.clone();
     sorted.sort_by_key(|v| v.to_string());
-    let mut expected: Vec<Value> = (1..=8u8).map(|n| json!(hash(n))).collect();
+    let mut expected: Vec<Value> = (1..=8u8).map(|n| json!(byte_hash(n))).collect();
     expected.sort_by_key(|v| v.to_string());
     assert_eq!(sorted, expected, "every call arrived exactly once");
     for (i, el) in els.iter().enumerate() {

@@ -1,10 +1,8 @@
 //! Real execution clients for the interop tests: EthereumJS processes started from
 //! `interop/node_modules` (installed by `.ci/interop-install.sh` from the committed lock file),
 //! each with its own ports, data directory and JWT secret, killed when dropped.
-#![allow(dead_code)]
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +13,10 @@ use eb_transport::{JwtSecret, SystemClock, TokioNet};
 use mock_el::cl::{latest_block, Head, RpcClient};
 use serde_json::{json, Value};
 use tokio::time::Instant;
+
+pub use super::auth::random_secret;
+use super::auth::write_secret_file;
+use super::free_port;
 
 /// Where `npm ci` in `interop/` puts the client's entry point.
 pub const CLIENT_ENTRY: &str = "interop/node_modules/@ethereumjs/client/dist/esm/bin/cli.js";
@@ -36,37 +38,19 @@ fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// The EthereumJS entry point, or `None` (after a loud notice) when it is not installed and
-/// this is not CI. Under CI (`CI` set) a missing client fails the test.
-pub fn client() -> Option<PathBuf> {
-    let entry = repo_path(CLIENT_ENTRY);
-    if entry.is_file() {
-        return Some(entry);
-    }
-    let how = "install it with: bash .ci/interop-install.sh (npm ci in interop/)";
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!(
-            "EthereumJS is not installed at {} and CI is set: {how}",
-            entry.display()
-        );
-    }
-    say(&format!(
-        "\n################################################################################\n\
-         ## SKIPPED: interop test against real EthereumJS clients.\n\
-         ## {} is missing;\n\
-         ## {how}\n\
-         ################################################################################\n",
-        entry.display()
-    ));
-    None
-}
+/// Why an interop test is ignored by default, and how to run it.
+pub const NEEDS_CLIENT: &str = "needs EthereumJS from npm (interop/node_modules): run bash .ci/interop-install.sh, then cargo test --test it -- --ignored interop_";
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+/// The EthereumJS entry point. Panics when it is not installed: an interop test run on purpose
+/// (they are `#[ignore]`d by default) without its client fails rather than passes.
+pub fn client() -> PathBuf {
+    let entry = repo_path(CLIENT_ENTRY);
+    assert!(
+        entry.is_file(),
+        "EthereumJS is not installed at {}: {NEEDS_CLIENT}",
+        entry.display()
+    );
+    entry
 }
 
 static SCRATCH: AtomicU64 = AtomicU64::new(0);
@@ -99,7 +83,6 @@ impl Drop for Scratch {
     }
 }
 
-/// A secret for tests: random bytes (each EL gets its own).
 /// A node entry for an execution client at `url` with its own secret and the default timeout.
 pub fn node(url: &str, secret: &JwtSecret) -> executionbackup::config::NodeConfig {
     executionbackup::config::NodeConfig {
@@ -108,17 +91,6 @@ pub fn node(url: &str, secret: &JwtSecret) -> executionbackup::config::NodeConfi
         timeout: Duration::from_millis(7500),
         tls: None,
     }
-}
-
-pub fn random_secret() -> JwtSecret {
-    let mut bytes = [0u8; 32];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut bytes);
-    JwtSecret::from_bytes(bytes)
-}
-
-/// Writes `secret` as a `jwt.hex` file (`0x`-prefixed, trailing newline, as CLs write them).
-pub fn write_secret(path: &Path, secret: &JwtSecret) {
-    std::fs::write(path, format!("0x{}\n", secret.to_hex())).expect("write secret");
 }
 
 /// One EthereumJS execution client.
@@ -147,7 +119,7 @@ impl Ejs {
         let scratch = Scratch::new(name);
         let secret = random_secret();
         let jwt_path = scratch.path.join("jwt.hex");
-        write_secret(&jwt_path, &secret);
+        write_secret_file(&jwt_path, &secret);
         let mut el = Self {
             name: name.to_owned(),
             entry: entry.to_owned(),

@@ -1,11 +1,13 @@
 //! Running the real binaries: executionbackup and mock-el as child processes.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub use super::auth::write_secret;
+pub use super::free_port;
 
 /// A child process killed when dropped.
 pub struct Proc {
@@ -156,24 +158,6 @@ pub fn addr_after(line: &str, key: &str) -> String {
         .to_owned()
 }
 
-/// Writes a 32-byte hex secret readable by its owner only; returns its path.
-pub fn write_secret(dir: &std::path::Path, name: &str, bytes: &[u8; 32]) -> PathBuf {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::create_dir_all(dir).expect("tmp dir");
-    let path = dir.join(name);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .expect("secret file");
-    file.write_all(hex.as_bytes()).expect("write secret");
-    path
-}
-
 /// A fresh temporary folder for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("eb-{name}-{}", std::process::id()));
@@ -193,12 +177,4 @@ pub fn start_eb(cmd: Command) -> (Proc, String) {
         .unwrap_or_else(|seen| panic!("did not start: {seen:#?}"));
     let url = format!("http://{}", addr_after(&line, "local_addr="));
     (proc, url)
-}
-
-/// A port nothing listens on right now (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }

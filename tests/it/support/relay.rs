@@ -1,7 +1,6 @@
 //! A TCP relay on 127.0.0.1 that forwards every connection to a target and records the bytes
 //! both ways: to see what the proxy sends a node (its token, its loop marker), or to stand for
 //! a forwarder that leads back to the proxy.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

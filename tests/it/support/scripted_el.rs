@@ -1,26 +1,27 @@
-//! Shared pieces of the integration tests: fake execution clients (wiremock servers that check
-//! the JWT with their own secret and echo the request id), the proxy started in-process on an
-//! ephemeral port, and a consensus-client side HTTP helper.
-//!
-//! Every test file uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Execution clients that answer exactly what a test scripts, method by method (wiremock
+//! servers that check the JWT with their own secret and echo the request id byte for byte), for
+//! the answers mock-el does not give: each scenario that uses them says which. Also the proxy
+//! started in-process in front of them.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::ops::Deref;
 use std::time::Duration;
 
-use eb_transport::jwt::{self, Claims};
-use eb_transport::{JwtSecret, SystemClock, TokioNet, WallClock};
-use executionbackup::app::{self, Running};
-use executionbackup::config::{self, NodeSpec, Settings};
+use eb_transport::jwt;
+use eb_transport::{JwtSecret, TokioNet};
+use executionbackup::app::Running;
+use executionbackup::config::Settings;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use wiremock::matchers::body_partial_json;
 use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub use super::auth::{b64url, cl_token, now, secret, SecretFile};
+pub use super::free_port;
+pub use super::proxy::{raw_exchange, settings, Cl, HttpReply};
+pub use super::shapes::{byte_hash, fcu_result, payload_status, request};
+use super::shapes::{fcu_params_with, new_payload_params_with};
 
 /// Methods every fake EL advertises unless a test says otherwise.
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -43,109 +44,20 @@ const UNKNOWN_METHOD_PRIORITY: u8 = 9;
 /// Anything else (no token, a token signed with another secret): HTTP 401.
 const UNAUTHORIZED_PRIORITY: u8 = 10;
 
-// ---- secrets and tokens -------------------------------------------------------------------
-
-/// A secret made of one repeated byte: easy to tell apart in failures.
-pub fn secret(byte: u8) -> JwtSecret {
-    JwtSecret::from_bytes([byte; 32])
+/// [`byte_hash`] over the numbers the shared shapes use (every one fits a byte here).
+fn byte_hash_of(n: u64) -> String {
+    byte_hash(n as u8)
 }
 
-pub fn now() -> u64 {
-    SystemClock.unix_seconds()
-}
-
-/// A CL token with `iat` = now and the optional `id` / `clv` claims.
-pub fn cl_token(secret: &JwtSecret, id: Option<&str>, clv: Option<&str>) -> String {
-    jwt::sign(
-        secret,
-        &Claims {
-            iat: now(),
-            id: id.map(str::to_owned),
-            clv: clv.map(str::to_owned),
-        },
-    )
-}
-
-/// base64url without padding (enough to hand-craft tokens the signing API refuses to make).
-pub fn b64url(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            let idx = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(ALPHABET[idx as usize] as char);
-        }
-    }
-    out
-}
-
-static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A secret written to a file in the usual `jwt.hex` form; the file is removed on drop.
-pub struct SecretFile {
-    pub path: PathBuf,
-}
-
-impl SecretFile {
-    pub fn new(secret: &JwtSecret) -> Self {
-        let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("executionbackup-it-{}-{n}.hex", std::process::id()));
-        std::fs::write(&path, format!("0x{}\n", secret.to_hex())).expect("write secret file");
-        Self { path }
-    }
-}
-
-impl Drop for SecretFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-// ---- JSON-RPC values ----------------------------------------------------------------------
-
-/// `0x` + 32 bytes of `n`.
-pub fn hash(n: u8) -> String {
-    format!("0x{}", format!("{n:02x}").repeat(32))
-}
-
-pub fn request(id: Value, method: &str, params: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-}
-
-use crate::support::shapes;
-
-/// `hash` over the numbers the shared shapes use (every one fits a byte here).
-fn byte_hash(n: u64) -> String {
-    hash(n as u8)
-}
-
-/// engine_newPayloadV3 params for a block whose hash is `hash(n)`.
+/// engine_newPayloadV3 params for a block whose hash is `byte_hash(n)`.
 pub fn new_payload_params(n: u8) -> Value {
-    shapes::new_payload_params(&byte_hash, n.into(), n.wrapping_sub(1).into())
+    new_payload_params_with(&byte_hash_of, n.into(), n.wrapping_sub(1).into())
 }
 
-/// engine_forkchoiceUpdatedV3 params with head `hash(n)`, with or without payload attributes.
+/// engine_forkchoiceUpdatedV3 params with head `byte_hash(n)`, with or without payload attributes.
 pub fn fcu_params(n: u8, attributes: bool) -> Value {
     let ancestors = [n.wrapping_sub(1).into(), n.wrapping_sub(2).into()];
-    shapes::fcu_params(&byte_hash, n.into(), ancestors, attributes)
-}
-
-/// A PayloadStatusV1.
-pub fn payload_status(status: &str, lvh: Option<&str>, error: Option<&str>) -> Value {
-    json!({"status": status, "latestValidHash": lvh, "validationError": error})
-}
-
-/// A forkchoiceUpdated result.
-pub fn fcu_result(status: Value, payload_id: Option<&str>) -> Value {
-    json!({"payloadStatus": status, "payloadId": payload_id})
+    fcu_params_with(&byte_hash_of, n.into(), ancestors, attributes)
 }
 
 /// The raw `id` of a JSON-RPC body, as sent (`null` when absent or unreadable).
@@ -333,10 +245,6 @@ impl El {
         self.server.uri()
     }
 
-    pub fn port(&self) -> u16 {
-        self.server.address().port()
-    }
-
     /// Every request received so far, in arrival order.
     pub async fn requests(&self) -> Vec<Request> {
         self.server
@@ -385,199 +293,39 @@ pub async fn els(n: usize, secret: &JwtSecret) -> Vec<El> {
     out
 }
 
-/// A 127.0.0.1 port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    port
-}
-
 // ---- the proxy ----------------------------------------------------------------------------
 
-/// The proxy, running in-process, plus a consensus-client side HTTP client.
+/// The proxy, running in-process, and a consensus client holding its secret (the methods of
+/// [`Cl`] are the proxy's).
 pub struct Proxy {
     pub running: Running<TokioNet>,
-    pub secret: JwtSecret,
-    pub http: reqwest::Client,
+    pub cl: Cl,
 }
 
-/// The REST API's secret in these tests (`--admin-jwt-secret`): no EL holds it.
-pub fn admin_secret() -> JwtSecret {
-    JwtSecret::from_bytes([0xad; 32])
+impl Deref for Proxy {
+    type Target = Cl;
+    fn deref(&self) -> &Cl {
+        &self.cl
+    }
 }
 
-/// Settings for tests: ephemeral port, the admin API on, defaults otherwise.
-pub fn test_settings() -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        admin_secret: Some(admin_secret()),
-        ..Settings::default()
+impl Proxy {
+    pub fn addr(&self) -> SocketAddr {
+        self.running.local_addr
     }
 }
 
 /// Starts the proxy with `secret` (the CL's, and the ELs' unless a spec has `#jwt-secret=`)
 /// and the node specs (`URL#option...`), in order.
 pub async fn start_proxy(secret: &JwtSecret, specs: &[String]) -> Proxy {
-    start_proxy_with(test_settings(), secret, specs).await
+    start_proxy_with(settings(), secret, specs).await
 }
 
 pub async fn start_proxy_with(settings: Settings, secret: &JwtSecret, specs: &[String]) -> Proxy {
-    let nodes = specs
-        .iter()
-        .map(|s| {
-            let spec = NodeSpec::parse(s).expect("valid node spec");
-            config::resolve_node(spec, Some(secret), settings.default_timeout)
-                .expect("node resolves")
-        })
-        .collect();
-    let running = app::start(
-        TokioNet,
-        Arc::new(SystemClock),
-        settings,
-        secret.clone(),
-        nodes,
-        0x5eed,
-    )
-    .await
-    .expect("proxy starts");
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .expect("client");
-    Proxy {
-        running,
-        secret: secret.clone(),
-        http,
-    }
-}
-
-/// One HTTP answer from the proxy.
-#[derive(Debug)]
-pub struct HttpReply {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl HttpReply {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn content_type(&self) -> Option<&str> {
-        self.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-    }
-}
-
-impl Proxy {
-    pub fn url(&self) -> String {
-        self.running.url()
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.running.local_addr
-    }
-
-    /// A fresh `Bearer` header value for the CL's secret.
-    pub fn bearer(&self) -> String {
-        format!("Bearer {}", cl_token(&self.secret, None, None))
-    }
-
-    /// A fresh `Bearer` header value for the REST API's changing calls.
-    pub fn admin_bearer(&self) -> String {
-        format!("Bearer {}", cl_token(&admin_secret(), None, None))
-    }
-
-    /// POSTs `body` to `path` with the given headers (no Authorization unless given).
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        headers: &[(&str, String)],
-        body: impl Into<reqwest::Body>,
-    ) -> HttpReply {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.url()))
-            .body(body);
-        for (name, value) in headers {
-            req = req.header(*name, value.as_str());
-        }
-        let resp = req.send().await.expect("proxy answers over HTTP");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.expect("body").to_vec();
-        HttpReply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// POSTs raw bytes as an authenticated JSON request to `/`.
-    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> HttpReply {
-        self.send(
-            reqwest::Method::POST,
-            "/",
-            &[
-                ("authorization", self.bearer()),
-                ("content-type", "application/json".to_owned()),
-            ],
-            body,
-        )
-        .await
-    }
-
-    /// POSTs a JSON value as an authenticated request; expects HTTP 200 and a JSON answer.
-    pub async fn rpc(&self, body: &Value) -> Value {
-        let reply = self.post_raw(body.to_string()).await;
-        assert_eq!(reply.status, 200, "HTTP status; body {}", reply.text());
-        reply.json()
-    }
-
-    /// One call; returns the whole response object.
-    pub async fn call(&self, id: Value, method: &str, params: Value) -> Value {
-        self.rpc(&request(id, method, params)).await
-    }
-
-    /// `GET /metrics` as JSON.
-    pub async fn metrics(&self) -> Value {
-        let reply = self
-            .send(reqwest::Method::GET, "/metrics", &[], Vec::new())
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        reply.json()
-    }
-}
-
-/// Sends raw bytes over a fresh TCP connection and reads until the server closes it (or
-/// `timeout` passes). Returns what was read and whether the server closed the connection.
-pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> (Vec<u8>, bool) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(timeout)).expect("timeout");
-    stream.write_all(bytes).expect("write");
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return (out, true),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => return (out, false),
-        }
-    }
+    let nodes = super::proxy::nodes(specs, secret, &settings);
+    let running = super::proxy::start(settings, secret, nodes, 0x5eed).await;
+    let cl = Cl::with_secret(running.url(), secret.clone());
+    Proxy { running, cl }
 }
 
 /// A getPayloadV3 result built for `fcu_params(8, true)`: on `parent`, with that build's
@@ -587,7 +335,7 @@ pub fn built_payload(parent: &str, value: &str, tag: &str) -> Value {
     json!({
         "executionPayload": {
             "parentHash": parent,
-            "blockHash": hash(9),
+            "blockHash": byte_hash(9),
             "timestamp": attributes["timestamp"],
             "prevRandao": attributes["prevRandao"],
             "feeRecipient": attributes["suggestedFeeRecipient"],

@@ -1,10 +1,52 @@
-//! Engine API request shapes shared by the test helpers. Blocks are named by numbers that each
-//! helper turns into hashes its own way (`hash`), so snapshots of either stay as they are.
+//! Engine API values shared by the harnesses: block hashes, request shapes, statuses. Blocks are
+//! named by numbers; the mock-el harness turns them into hashes with [`hash`], the scripted one
+//! with [`byte_hash`] (its snapshots show those).
 
 use serde_json::{json, Value};
 
+/// `0x` + the number as 32 bytes, big-endian.
+pub fn hash(n: u64) -> String {
+    format!("0x{n:064x}")
+}
+
+/// `0x` + 32 bytes of `n` (easy to tell apart in a scripted EL's answers).
+pub fn byte_hash(n: u8) -> String {
+    format!("0x{}", format!("{n:02x}").repeat(32))
+}
+
+/// A JSON-RPC request object.
+pub fn request(id: Value, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+/// A PayloadStatusV1.
+pub fn payload_status(status: &str, lvh: Option<&str>, error: Option<&str>) -> Value {
+    json!({"status": status, "latestValidHash": lvh, "validationError": error})
+}
+
+/// A forkchoiceUpdated result.
+pub fn fcu_result(status: Value, payload_id: Option<&str>) -> Value {
+    json!({"payloadStatus": status, "payloadId": payload_id})
+}
+
+/// The status of a newPayload or forkchoiceUpdated answer (`<none>` when it has none).
+pub fn status_of(response: &Value) -> &str {
+    response["result"]["status"]
+        .as_str()
+        .or_else(|| response["result"]["payloadStatus"]["status"].as_str())
+        .unwrap_or("<none>")
+}
+
+/// The payloadId of a forkchoiceUpdated answer.
+pub fn payload_id(fcu: &Value) -> String {
+    fcu["result"]["payloadId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no payloadId in {fcu}"))
+        .to_owned()
+}
+
 /// engine_newPayloadV3 params for block `n` on parent `parent`.
-pub fn new_payload_params(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> Value {
+pub fn new_payload_params_with(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> Value {
     json!([
         {
             "parentHash": hash(parent),
@@ -32,7 +74,7 @@ pub fn new_payload_params(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> 
 
 /// engine_forkchoiceUpdatedV3 params: head `n`, safe and finalized blocks `ancestors`, with or
 /// without payload attributes.
-pub fn fcu_params(
+pub fn fcu_params_with(
     hash: &dyn Fn(u64) -> String,
     n: u64,
     ancestors: [u64; 2],
@@ -59,9 +101,8 @@ pub fn fcu_params(
 
 /// engine_newPayloadV5 (Amsterdam) params: an ExecutionPayloadV4 (V3 + `blockAccessList`,
 /// `slotNumber`), versioned hashes, the beacon root and the execution requests.
-#[allow(dead_code)]
-pub fn new_payload_v5_params(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> Value {
-    let mut params = new_payload_params(hash, n, parent);
+pub fn new_payload_v5_params_with(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> Value {
+    let mut params = new_payload_params_with(hash, n, parent);
     params[0]["blockAccessList"] = json!("0xc0");
     params[0]["slotNumber"] = json!(format!("0x{n:x}"));
     if let Some(list) = params.as_array_mut() {
@@ -71,9 +112,8 @@ pub fn new_payload_v5_params(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) 
 }
 
 /// engine_newPayloadV6 (Bogota) params: V5's plus `inclusionListTransactions`.
-#[allow(dead_code)]
-pub fn new_payload_v6_params(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> Value {
-    let mut params = new_payload_v5_params(hash, n, parent);
+pub fn new_payload_v6_params_with(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) -> Value {
+    let mut params = new_payload_v5_params_with(hash, n, parent);
     if let Some(list) = params.as_array_mut() {
         list.push(json!(["0x02f0"]));
     }
@@ -83,15 +123,14 @@ pub fn new_payload_v6_params(hash: &dyn Fn(u64) -> String, n: u64, parent: u64) 
 /// engine_forkchoiceUpdatedV4 (Amsterdam, `v5`: Bogota) params: the state, PayloadAttributesV4
 /// (V3 + `slotNumber`, `targetGasLimit`; V5 adds `inclusionListTransactions`) or null, and the
 /// third parameter, `custodyColumns` (16 bytes).
-#[allow(dead_code)]
-pub fn fcu_v4_params(
+pub fn fcu_v4_params_with(
     hash: &dyn Fn(u64) -> String,
     n: u64,
     ancestors: [u64; 2],
     attributes: bool,
     v5: bool,
 ) -> Value {
-    let mut params = fcu_params(hash, n, ancestors, attributes);
+    let mut params = fcu_params_with(hash, n, ancestors, attributes);
     if attributes {
         params[1]["slotNumber"] = json!(format!("0x{:x}", n + 1));
         params[1]["targetGasLimit"] = json!("0x2255100");
@@ -103,4 +142,28 @@ pub fn fcu_v4_params(
         list.push(json!(format!("0x{}", "ff".repeat(16))));
     }
     params
+}
+
+/// engine_newPayloadV3 params for block `n` on block `n - 1`, hashes by [`hash`].
+pub fn new_payload_params(n: u64) -> Value {
+    new_payload_params_with(&hash, n, n.saturating_sub(1))
+}
+
+/// engine_forkchoiceUpdatedV3 params with head `n` (safe `n - 1`, finalized `n - 2`).
+pub fn fcu_params(n: u64, attributes: bool) -> Value {
+    let ancestors = [n.saturating_sub(1), n.saturating_sub(2)];
+    fcu_params_with(&hash, n, ancestors, attributes)
+}
+
+pub fn new_payload_v5_params(n: u64) -> Value {
+    new_payload_v5_params_with(&hash, n, n.saturating_sub(1))
+}
+
+pub fn new_payload_v6_params(n: u64) -> Value {
+    new_payload_v6_params_with(&hash, n, n.saturating_sub(1))
+}
+
+pub fn fcu_v4_params(n: u64, attributes: bool, v5: bool) -> Value {
+    let ancestors = [n.saturating_sub(1), n.saturating_sub(2)];
+    fcu_v4_params_with(&hash, n, ancestors, attributes, v5)
 }
