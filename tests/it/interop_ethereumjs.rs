@@ -2,9 +2,8 @@
 //! own JWT secret, given per node with `#jwt-secret=`) and one mock-el, driven by the mock-cl
 //! driver the way a consensus client drives its EL.
 //!
-//! Runs when EthereumJS is installed in `interop/node_modules` (`bash .ci/interop-install.sh`);
-//! otherwise it prints a loud SKIPPED notice and passes, except under CI (`CI` set), where a
-//! missing client fails it.
+//! Needs EthereumJS in `interop/node_modules` (`bash .ci/interop-install.sh`), so it is ignored
+//! by default: `cargo test --test it -- --ignored interop_` runs it, and fails without the client.
 //!
 //! The scenario, in order (node order `[ejs-a, ejs-b, mock]`, so ejs-a is the primary):
 //!

@@ -1,6 +1,6 @@
 //! Where a real EthereumJS answers differently from what the proxy's own mocks do, and what the
-//! consensus client gets through the proxy in each case. (Skipped with a loud notice when
-//! EthereumJS is not installed, except under CI.)
+//! consensus client gets through the proxy in each case. (Ignored by default: it needs EthereumJS,
+//! see `crate::support::ethereumjs::NEEDS_CLIENT`.)
 //!
 //! * JWT failures (no header, another secret, a stale `iat`) are HTTP 401 with a plain-text
 //!   body, not JSON. The proxy never passes that on: a node whose secret is wrong fails its

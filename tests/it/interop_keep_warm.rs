@@ -3,9 +3,8 @@
 //! data directory. With no peers it cannot sync by itself: it reaches the head only because the
 //! proxy replays the newPayloads it missed and the latest forkchoiceUpdated.
 //!
-//! Runs when EthereumJS is installed in `interop/node_modules` (`bash .ci/interop-install.sh`);
-//! otherwise it prints a loud SKIPPED notice and passes, except under CI (`CI` set), where a
-//! missing client fails it.
+//! Needs EthereumJS in `interop/node_modules` (`bash .ci/interop-install.sh`), so it is ignored
+//! by default: `cargo test --test it -- --ignored interop_` runs it, and fails without the client.
 
 use crate::support::{ethereumjs, proxy};
 

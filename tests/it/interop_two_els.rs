@@ -5,9 +5,8 @@
 //! SYNCING to every block the other called VALID, every vote tied, and no block was produced for
 //! many slots.
 //!
-//! Runs when EthereumJS is installed in `interop/node_modules` (`bash .ci/interop-install.sh`);
-//! otherwise it prints a loud SKIPPED notice and passes, except under CI (`CI` set), where a
-//! missing client fails it.
+//! Needs EthereumJS in `interop/node_modules` (`bash .ci/interop-install.sh`), so it is ignored
+//! by default: `cargo test --test it -- --ignored interop_` runs it, and fails without the client.
 
 use crate::support::{ethereumjs, proxy};
 
