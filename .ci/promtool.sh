@@ -6,7 +6,7 @@
 #   3. `promtool check metrics` on a live scrape of the daemon's Prometheus port, with two mock
 #      execution clients behind it and a few calls through it (binaries from `cargo test`).
 # The test that every metric the dashboard and the rules use is exported is
-# tests/dashboards_use_exported_metrics.rs (in `cargo test`).
+# tests/it/dashboards_use_exported_metrics.rs (in `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
