@@ -268,7 +268,8 @@ impl<N: Network> Proxy<N> {
         let mut phases: Vec<Arc<AtomicU8>> = Vec::new();
         let mut next = 0;
         let mut hedge_at = deadline;
-        let mut last_error = format!("deadline of {} ms passed", longest.as_millis());
+        // Formatted only if every node fails (the message for a deadline is built at the end).
+        let mut last_error: Option<String> = None;
         // Which attempts (by position in `order`) failed outright.
         let mut failed: Vec<usize> = Vec::new();
         loop {
@@ -339,7 +340,7 @@ impl<N: Network> Proxy<N> {
                     }
                     Err(e) => {
                         failed.push(index);
-                        last_error = format!("{label}: {e}");
+                        last_error = Some(format!("{label}: {e}"));
                         // Failed outright: ask the next node now rather than at the hedge time.
                         hedge_at = Instant::now();
                     }
@@ -351,6 +352,8 @@ impl<N: Network> Proxy<N> {
                 }
             }
         }
+        let last_error =
+            last_error.unwrap_or_else(|| format!("deadline of {} ms passed", longest.as_millis()));
         Out::Error(RpcError::internal(format!(
             "no execution client could answer (last: {last_error})"
         )))
