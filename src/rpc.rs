@@ -534,18 +534,10 @@ fn number(body: &[u8], mut at: usize) -> Option<usize> {
 
 /// The end of the array or object that starts at `at`, following only brackets and string
 /// boundaries (strings are skipped with a vectorised search for `"`). At most 128 deep.
-fn skip_container(body: &[u8], at: usize) -> Option<usize> {
-    skip_nested(body, at, 128)
-}
-
-/// [`skip_container`] with at most `max_depth` levels (at most 128).
-fn skip_nested(body: &[u8], mut at: usize, max_depth: u32) -> Option<usize> {
+fn skip_container(body: &[u8], mut at: usize) -> Option<usize> {
     // One bit per open level: 1 for an object, 0 for an array.
     let mut kinds: u128 = 0;
     let mut depth: u32 = 0;
-    // Whether the last string was long: strings come in runs of alike (a transactions array),
-    // so after a long one the word-wise look at the first bytes is skipped.
-    let mut long = false;
     while let Some(&b) = body.get(at) {
         match b {
             b'"' => {
@@ -554,12 +546,7 @@ fn skip_nested(body: &[u8], mut at: usize, max_depth: u32) -> Option<usize> {
                 at += 1;
                 loop {
                     let rest = body.get(at..)?;
-                    let i = if long {
-                        memchr::memchr(b'"', rest)?
-                    } else {
-                        find_quote(rest)?
-                    };
-                    long = i >= 16;
+                    let i = find_quote(rest)?;
                     let run = rest[..i].iter().rev().take_while(|&&b| b == b'\\').count();
                     at += i + 1;
                     if run % 2 == 0 {
@@ -569,7 +556,7 @@ fn skip_nested(body: &[u8], mut at: usize, max_depth: u32) -> Option<usize> {
                 continue;
             }
             b'[' | b'{' => {
-                if depth >= max_depth {
+                if depth == 128 {
                     return None;
                 }
                 kinds = (kinds << 1) | u128::from(b == b'{');
@@ -723,10 +710,7 @@ pub enum ReplyError {
 /// Parses an EL's response to a request that was sent with id `sent_id` (raw JSON). The flag is
 /// true when the EL echoed the id byte for byte, so its body can be passed on as it is.
 pub fn parse_reply<'a>(body: &'a [u8], sent_id: &[u8]) -> Result<(Reply<'a>, bool), ReplyError> {
-    let view = match shallow_reply(body) {
-        Some(view) => view,
-        None => serde_json::from_slice(body).map_err(|_| ReplyError::NotJsonRpc)?,
-    };
+    let view: ReplyView<'a> = serde_json::from_slice(body).map_err(|_| ReplyError::NotJsonRpc)?;
     let got = view.id.map(|id| id.get()).unwrap_or("null");
     let exact = got.as_bytes() == sent_id;
     if !exact && !same_id(got.as_bytes(), sent_id) {
@@ -747,89 +731,6 @@ pub fn parse_reply<'a>(body: &'a [u8], sent_id: &[u8]) -> Result<(Reply<'a>, boo
         (Some(result), None) => Ok((Reply::Result(result), exact)),
         (None, None) => Err(ReplyError::NotJsonRpc),
     }
-}
-
-/// Reads an EL's answer of the plain shape `{"jsonrpc":"2.0","id":ID,"result":VALUE}` (members
-/// in any order, `jsonrpc` and `id` optional) without the full parse, giving exactly what the
-/// full parse gives for it. `None` for every other shape (an `error` member, any other member,
-/// a repeated one, an escape in a key or a string, an id that is not a plain string, a number or
-/// `null`, anything malformed): the caller then takes the full parse. A result that is an array
-/// or object of up to 1 KB is still checked in full (by `serde_json`, as the full parse would,
-/// and at most 126 levels deep, which the full parse allows inside the envelope).
-fn shallow_reply(body: &[u8]) -> Option<ReplyView<'_>> {
-    /// An array or object result longer than this takes the full parse.
-    const SMALL_RESULT: usize = 1024;
-    let plain_text = |at: usize| {
-        let end = plain_string(body, at + 1)?;
-        std::str::from_utf8(&body[at + 1..end]).ok()?;
-        Some(end + 1)
-    };
-    let raw = |range: Range<usize>| serde_json::from_slice::<&RawValue>(&body[range]).ok();
-    let mut at = skip_ws(body, 0);
-    if body.get(at) != Some(&b'{') {
-        return None;
-    }
-    let (mut jsonrpc, mut id, mut result) = (false, None, None);
-    at += 1;
-    loop {
-        at = skip_ws(body, at);
-        if body.get(at) != Some(&b'"') {
-            return None;
-        }
-        let key_end = plain_string(body, at + 1)?;
-        let key = &body[at + 1..key_end];
-        at = skip_ws(body, key_end + 1);
-        if body.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_ws(body, at + 1);
-        let end = match key {
-            b"jsonrpc" if !jsonrpc => {
-                jsonrpc = true;
-                literal(body, at, b"\"2.0\"")?
-            }
-            b"id" if id.is_none() => {
-                let end = match body.get(at)? {
-                    b'"' => plain_text(at)?,
-                    b'n' => literal(body, at, b"null")?,
-                    _ => number(body, at)?,
-                };
-                id = Some(raw(at..end)?);
-                end
-            }
-            b"result" if result.is_none() => {
-                let end = match body.get(at)? {
-                    b'"' => plain_text(at)?,
-                    // A large one is left to the full parse, which reads it in one pass.
-                    b'[' | b'{' => {
-                        let near = &body[..body.len().min(at + SMALL_RESULT)];
-                        skip_nested(near, at, 126)?
-                    }
-                    b'n' => literal(body, at, b"null")?,
-                    b't' => literal(body, at, b"true")?,
-                    b'f' => literal(body, at, b"false")?,
-                    _ => number(body, at)?,
-                };
-                result = Some(raw(at..end)?);
-                end
-            }
-            _ => return None,
-        };
-        at = skip_ws(body, end);
-        match body.get(at)? {
-            b',' => at += 1,
-            b'}' => break,
-            _ => return None,
-        }
-    }
-    if skip_ws(body, at + 1) != body.len() {
-        return None;
-    }
-    Some(ReplyView {
-        id,
-        result: Some(result?),
-        error: None,
-    })
 }
 
 /// Compares two raw JSON ids. Byte equality is the fast path; otherwise both are compared as
@@ -1125,55 +1026,6 @@ mod tests {
     }
 
     #[test]
-    fn plain_replies_take_the_shallow_reading() {
-        for body in [
-            r#"{"jsonrpc":"2.0","id":1,"result":"0x1234"}"#,
-            r#" { "result" : {"status":"VALID","latestValidHash":null} , "id":"a", "jsonrpc":"2.0" } "#,
-            r#"{"id":null,"result":[1,true,null,{"a":[]}]}"#,
-        ] {
-            let fast = shallow_reply(body.as_bytes()).expect(body);
-            let full: ReplyView<'_> = serde_json::from_str(body).expect(body);
-            assert_eq!(fast.id.map(RawValue::get), full.id.map(RawValue::get));
-            assert_eq!(
-                fast.result.map(RawValue::get),
-                full.result.map(RawValue::get)
-            );
-        }
-        for body in [
-            r#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m"}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":1,"id":1}"#,
-            r#"{"jsonrpc":"1.0","id":1,"result":1}"#,
-            r#"{"jsonrpc":"2.0","id":"\u0031","result":1}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":"\n"}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":[1,]}"#,
-            r#"{"jsonrpc":"2.0","id":1}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":1} x"#,
-        ] {
-            assert!(shallow_reply(body.as_bytes()).is_none(), "{body}");
-        }
-        // Deep results: what the shallow reading takes, the full parse takes too (it reads up
-        // to 126 levels and leaves deeper ones to the full parse).
-        for depth in 120..=130 {
-            let body = format!(
-                r#"{{"id":1,"result":{}{}}}"#,
-                "[".repeat(depth),
-                "]".repeat(depth)
-            );
-            let fast = shallow_reply(body.as_bytes()).is_some();
-            assert_eq!(fast, depth <= 126, "{depth}");
-            if fast {
-                assert!(
-                    serde_json::from_str::<ReplyView<'_>>(&body).is_ok(),
-                    "{depth}"
-                );
-            }
-        }
-        // A long result is left to the full parse.
-        let long = format!(r#"{{"id":1,"result":["{}"]}}"#, "a".repeat(2000));
-        assert!(shallow_reply(long.as_bytes()).is_none());
-    }
-
-    #[test]
     fn replies() {
         let Ok((Reply::Result(r), true)) =
             parse_reply(br#"{"jsonrpc":"2.0","id":1,"result":null}"#, b"1")
@@ -1423,82 +1275,6 @@ mod props {
                 );
                 agree(std::str::from_utf8(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?)?;
             }
-        }
-    }
-
-    /// An EL's answer in many spellings: members in any order, some missing or repeated, odd
-    /// ids, results of every kind, errors, extra members, whitespace.
-    fn reply_text() -> impl Strategy<Value = String> {
-        let id = prop_oneof![
-            json_id(),
-            Just("1.0".to_string()),
-            Just("-0e+5".to_string()),
-            Just("01".to_string()),
-            Just("\"\\u0041\"".to_string()),
-            Just("true".to_string()),
-        ];
-        let jsonrpc = prop_oneof![
-            4 => Just("\"2.0\"".to_string()),
-            1 => Just("\"1.0\"".to_string()),
-            1 => Just("2.0".to_string()),
-        ];
-        let member = prop_oneof![
-            4 => jsonrpc.prop_map(|v| format!("\"jsonrpc\":{v}")),
-            4 => id.prop_map(|v| format!("\"id\":{v}")),
-            4 => json_value().prop_map(|v| format!("\"result\":{v}")),
-            1 => Just(r#""error":{"code":-32000,"message":"m"}"#.to_string()),
-            1 => json_value().prop_map(|v| format!("\"extra\":{v}")),
-        ];
-        (
-            proptest::collection::vec(member, 0..5),
-            proptest::collection::vec(any::<u8>(), 1..8),
-        )
-            .prop_map(|(members, ws)| spaced(&format!("{{{}}}", members.join(",")), &ws))
-    }
-
-    /// The shallow reading of an EL's answer agrees with the full parse wherever it reads one.
-    fn replies_agree(text: &[u8]) -> Result<(), TestCaseError> {
-        let Some(fast) = shallow_reply(text) else {
-            return Ok(());
-        };
-        let Ok(full) = serde_json::from_slice::<ReplyView<'_>>(text) else {
-            return Err(TestCaseError::fail(format!(
-                "shallow read an answer the full parse refuses: {}",
-                String::from_utf8_lossy(text)
-            )));
-        };
-        prop_assert_eq!(fast.id.map(RawValue::get), full.id.map(RawValue::get));
-        prop_assert_eq!(
-            fast.result.map(RawValue::get),
-            full.result.map(RawValue::get)
-        );
-        prop_assert!(full.error.is_none());
-        Ok(())
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: cases(3000), ..ProptestConfig::default() })]
-
-        #[test]
-        fn shallow_reply_agrees_with_the_full_parse(text in reply_text()) {
-            replies_agree(text.as_bytes())?;
-        }
-
-        #[test]
-        fn shallow_reply_refuses_broken_answers(
-            text in reply_text(),
-            at in any::<prop::sample::Index>(),
-            byte in prop_oneof![Just(b'"'), Just(b'}'), Just(b']'), Just(b','), Just(b':'), Just(b'\\'), Just(b'\x01'), any::<u8>()],
-            how in 0u8..3,
-        ) {
-            let mut bytes = text.into_bytes();
-            let i = at.index(bytes.len().max(1));
-            match how {
-                0 => { bytes.insert(i.min(bytes.len()), byte); }
-                1 => { if i < bytes.len() { bytes.remove(i); } }
-                _ => bytes.truncate(i),
-            }
-            replies_agree(&bytes)?;
         }
     }
 
