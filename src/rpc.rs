@@ -449,10 +449,53 @@ fn shallow(body: &[u8]) -> Option<Shallow> {
 fn plain_string(body: &[u8], from: usize) -> Option<usize> {
     let rest = body.get(from..)?;
     let len = memchr::memchr2(b'"', b'\\', rest)?;
-    if rest[len] != b'"' || rest[..len].iter().any(|&b| b < 0x20) {
+    if rest[len] != b'"' || has_control(&rest[..len]) {
         return None;
     }
     Some(from + len)
+}
+
+/// Eight bytes of `s` from `at` as one little-endian word (the first byte lowest).
+fn word(s: &[u8], at: usize) -> Option<u64> {
+    let bytes: [u8; 8] = s.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether `s` has a byte below 0x20 (a control character), eight bytes at a time: a byte `b`
+/// of the word sets its high bit in `(w - 0x20…) & !w` exactly when some byte is below 0x20
+/// (the existence test is exact; which byte it flags is not needed).
+fn has_control(s: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(w) = word(s, at) {
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0 {
+            return true;
+        }
+        at += 8;
+    }
+    s[at..].iter().any(|&b| b < 0x20)
+}
+
+/// The index of the first `"` in `s`. Strings inside params are mostly short (keys, quantities)
+/// or long (hex data): the first 16 bytes are searched a word at a time, which costs less than
+/// setting up the vectorised search, and the rest with `memchr`.
+fn find_quote(s: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at < 16 {
+        let Some(w) = word(s, at) else {
+            return s[at..].iter().position(|&b| b == b'"').map(|i| at + i);
+        };
+        // The lowest flagged byte is exactly the first quote (borrows only run upwards).
+        let x = w ^ (ONES * u64::from(b'"'));
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    memchr::memchr(b'"', &s[at..]).map(|i| at + i)
 }
 
 fn literal(body: &[u8], at: usize, word: &[u8]) -> Option<usize> {
@@ -503,7 +546,7 @@ fn skip_container(body: &[u8], mut at: usize) -> Option<usize> {
                 at += 1;
                 loop {
                     let rest = body.get(at..)?;
-                    let i = memchr::memchr(b'"', rest)?;
+                    let i = find_quote(rest)?;
                     let run = rest[..i].iter().rev().take_while(|&&b| b == b'\\').count();
                     at += i + 1;
                     if run % 2 == 0 {
@@ -1232,6 +1275,23 @@ mod props {
                 );
                 agree(std::str::from_utf8(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?)?;
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(3000), ..ProptestConfig::default() })]
+
+        #[test]
+        fn word_searches_agree_with_byte_loops(
+            bytes in proptest::collection::vec(
+                prop_oneof![4 => 0x20u8..0x7f, 1 => Just(b'"'), 1 => 0u8..0x20, 1 => 0x7fu8..=0xff],
+                0..64,
+            ),
+            from in 0usize..8,
+        ) {
+            let s = &bytes[from.min(bytes.len())..];
+            prop_assert_eq!(find_quote(s), s.iter().position(|&b| b == b'"'));
+            prop_assert_eq!(has_control(s), s.iter().any(|&b| b < 0x20));
         }
     }
 

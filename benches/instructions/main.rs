@@ -20,7 +20,9 @@ use executionbackup::config::{NodeConfig, NodeSpec, Settings};
 use executionbackup::proxy::Proxy;
 use executionbackup::server;
 use executionbackup::vote::{self, Answer, Kind, Status};
-use gungraun::{library_benchmark, library_benchmark_group, main};
+use gungraun::{
+    library_benchmark, library_benchmark_group, main, Callgrind, LibraryBenchmarkConfig,
+};
 
 use crate::stub::{ClHandle, StubNet};
 
@@ -109,8 +111,15 @@ impl Harness {
 
     /// Sends the request, returns the JSON answer.
     fn roundtrip(&self) -> Bytes {
-        let answer = self.rt.block_on(self.cl.roundtrip(self.request.clone()));
-        Bytes::copy_from_slice(stub::body_of(&answer))
+        self.rt.block_on(self.cl.roundtrip(self.request.clone()))
+    }
+
+    /// [`Self::roundtrip`], as the measured call: the stubs' work in it is not counted.
+    fn measured(&self) -> Bytes {
+        stub::set_measuring(true);
+        let answer = self.roundtrip();
+        stub::set_measuring(false);
+        answer
     }
 
     /// Makes `body` the measured request, after checking (and warming up) with one call.
@@ -241,28 +250,28 @@ fn setup_block_number() -> Harness {
 #[bench::mb1(args = (1024 * 1024), setup = setup_new_payload)]
 #[bench::mb4(args = (4 * 1024 * 1024), setup = setup_new_payload)]
 fn new_payload_v3(h: Harness) -> (Harness, Bytes) {
-    let answer = h.roundtrip();
+    let answer = h.measured();
     (h, black_box(answer))
 }
 
 #[library_benchmark]
 #[bench::head(setup = setup_fcu)]
 fn forkchoice_updated_v3(h: Harness) -> (Harness, Bytes) {
-    let answer = h.roundtrip();
+    let answer = h.measured();
     (h, black_box(answer))
 }
 
 #[library_benchmark]
 #[bench::mapped(setup = setup_get_payload)]
 fn get_payload_v3(h: Harness) -> (Harness, Bytes) {
-    let answer = h.roundtrip();
+    let answer = h.measured();
     (h, black_box(answer))
 }
 
 #[library_benchmark]
 #[bench::primary(setup = setup_block_number)]
 fn eth_block_number(h: Harness) -> (Harness, Bytes) {
-    let answer = h.roundtrip();
+    let answer = h.measured();
     (h, black_box(answer))
 }
 
@@ -288,4 +297,18 @@ library_benchmark_group!(
     ]
 );
 
-main!(library_benchmark_groups = hot_path);
+/// Callgrind leaves the stubs' work out ([`stub::NOT_COUNTED`]) unless `EB_BENCH_COUNT_STUBS` is
+/// set (for comparing with figures taken before the stubs were left out).
+fn callgrind() -> Callgrind {
+    let args: &[&str] = if std::env::var_os("EB_BENCH_COUNT_STUBS").is_some() {
+        &[]
+    } else {
+        &stub::NOT_COUNTED
+    };
+    Callgrind::with_args(args.iter().copied())
+}
+
+main!(
+    config = LibraryBenchmarkConfig::default().tool(callgrind());
+    library_benchmark_groups = hot_path
+);

@@ -31,7 +31,8 @@ pub async fn forward<N: Network>(core: &Proxy<N>, call: &Call) -> Out {
     );
     let mut asking = FuturesUnordered::new();
     let mut last: Option<Attempt> = None;
-    let mut last_error = format!("deadline of {} ms passed", longest.as_millis());
+    // Built only when every node fails (not on every read).
+    let mut last_error: Option<String> = None;
     // Which attempts (by position in `order`) failed outright.
     let mut failed: Vec<usize> = Vec::new();
     loop {
@@ -91,7 +92,7 @@ pub async fn forward<N: Network>(core: &Proxy<N>, call: &Call) -> Out {
                 }
                 Err(e) => {
                     failed.push(index);
-                    last_error = format!("{label}: {e}");
+                    last_error = Some(format!("{label}: {e}"));
                     // Failed outright: ask the next node now rather than at the hedge time.
                     hedge.failed(Instant::now());
                 }
@@ -103,6 +104,8 @@ pub async fn forward<N: Network>(core: &Proxy<N>, call: &Call) -> Out {
             }
         }
     }
+    let last_error =
+        last_error.unwrap_or_else(|| format!("deadline of {} ms passed", longest.as_millis()));
     Out::Error(RpcError::internal(format!(
         "no execution client could answer (last: {last_error})"
     )))
