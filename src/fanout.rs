@@ -86,7 +86,7 @@ impl<N: Network> Proxy<N> {
         let block_hash = block_hash::of(call);
         if kind == Kind::ForkchoiceUpdated && call.has_second_param() {
             if let Some(head) = block_hash.as_deref() {
-                crate::build_ready::note(&self.metrics, head, &targets);
+                crate::build_ready::note(head, &targets);
             }
         }
         let seq = self.voted_seq.fetch_add(1, Ordering::AcqRel) + 1;
@@ -200,7 +200,7 @@ impl<N: Network> Proxy<N> {
                 (None, _) if w.voter != crate::health::Voter::Healthy => "grace",
                 (None, _) => "cl_deadline",
             };
-            self.metrics.wait_ended(v.node.label(), how);
+            v.node.metrics().wait_ended(how);
         }
         let decision = self.decide(call, kind, block_hash.as_deref(), &voters);
         let out = self.answer(call, kind, &decision, &voters);
@@ -300,8 +300,7 @@ impl<N: Network> Proxy<N> {
             Outcome::Syncing => "SYNCING",
             Outcome::Error { .. } => "error",
         };
-        self.metrics
-            .vote(kind.label(), status_label, decision.reason.as_str());
+        self.metrics.vote(kind, status_label, decision.reason);
         if status_label == "VALID" {
             self.metrics.valid_at(self.clock.unix_seconds());
         }
@@ -335,7 +334,7 @@ impl<N: Network> Proxy<N> {
             };
             let category = kind.category(status);
             if decision.disagreement && Some(category) != most_common {
-                self.metrics.disagreement(v.node.label());
+                v.node.metrics().disagreement();
             }
             match category {
                 Status::Invalid => {
@@ -622,7 +621,7 @@ mod late {
                 }
                 let category = kind.category(status);
                 let agrees = decided.map(|d| kind.category(d)) == Some(category);
-                metrics.late_answer(node.label(), agrees);
+                node.metrics().late_answer(agrees);
                 if !agrees {
                     tracing::warn!(
                         node = node.label(),

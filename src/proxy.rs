@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::node::{Node, NodeEnv};
 use crate::nodes::{NodeSet, SetError};
 use crate::payload::PayloadMap;
-use crate::routing::{metric_label, Route};
+use crate::routing::{MethodLabel, Route};
 use crate::rpc::{self, Call, Incoming, Item, Reply, RpcError};
 use crate::vote::Kind;
 
@@ -208,7 +208,7 @@ impl<N: Network> Proxy<N> {
     async fn item(&self, item: Item) -> Option<Bytes> {
         match item {
             Item::Invalid { id, error } => {
-                self.metrics.request("invalid", Some(error.code));
+                self.metrics.request(MethodLabel::INVALID, Some(error.code));
                 Some(rpc::error_response(
                     id.as_deref().unwrap_or(b"null"),
                     &error,
@@ -217,7 +217,7 @@ impl<N: Network> Proxy<N> {
             Item::Call(call) => {
                 let out = self.call(&call).await;
                 self.metrics
-                    .request(metric_label(&call.method), out.error_code());
+                    .request(MethodLabel::of(&call.method), out.error_code());
                 self.metrics.answered_at(self.clock.unix_seconds());
                 call.id.as_ref()?;
                 Some(match out {
@@ -525,7 +525,7 @@ pub async fn answer<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> Option<Bytes>
     match rpc::parse(body, proxy.settings.max_batch) {
         Ok(incoming) => proxy.handle(incoming).await,
         Err(error) => {
-            proxy.metrics.request("invalid", Some(error.code));
+            proxy.metrics.request(MethodLabel::INVALID, Some(error.code));
             Some(rpc::error_response(b"null", &error))
         }
     }
