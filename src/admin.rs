@@ -105,7 +105,7 @@ pub fn prometheus_as<N: Network>(proxy: &Proxy<N>, format: Format) -> String {
         .collect();
     proxy
         .metrics
-        .render(&nodes, primary.as_ref().map(|n| n.label()), format)
+        .render_as(&nodes, primary.as_ref().map(|n| n.label()), format)
 }
 
 /// `GET /metrics` on the Prometheus port: OpenMetrics for a scraper that asks for it (as

@@ -96,7 +96,13 @@ const VOTE_REASONS: [Reason; 7] = [
 ];
 
 /// How the wait for one voter ended (`eb_vote_waits_total{ended}`).
-const WAIT_ENDS: [&str; 5] = ["answered", "timeout", "grace", "check_failed", "cl_deadline"];
+const WAIT_ENDS: [&str; 5] = [
+    "answered",
+    "timeout",
+    "grace",
+    "check_failed",
+    "cl_deadline",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodOutcome {
@@ -357,10 +363,11 @@ impl Metrics {
 
     fn request_counter(&self, method: MethodLabel, outcome: usize) -> &Counter {
         let index = method.index() * OUTCOMES.len() + outcome;
-        self.requests.get(index, &self.families.requests, || MethodOutcome {
-            method: method.as_str(),
-            outcome: OUTCOMES[outcome],
-        })
+        self.requests
+            .get(index, &self.families.requests, || MethodOutcome {
+                method: method.as_str(),
+                outcome: OUTCOMES[outcome],
+            })
     }
 
     /// One answered CL request; `error` is the JSON-RPC error code the CL got, if any (an EL's
@@ -495,8 +502,14 @@ impl Metrics {
         self.failovers.get()
     }
 
-    /// Everything, in `format`. `nodes` gives each node's label and current state.
-    pub fn render(
+    /// Everything, in the classic text format. `nodes` gives each node's label and current
+    /// state.
+    pub fn render(&self, nodes: &[(String, NodeState)], primary: Option<&str>) -> String {
+        self.render_as(nodes, primary, Format::Text)
+    }
+
+    /// Everything, in `format`.
+    pub fn render_as(
         &self,
         nodes: &[(String, NodeState)],
         primary: Option<&str>,
@@ -572,12 +585,7 @@ impl NodeMetrics {
     pub fn disagreement(&self) {
         let s = &self.0;
         s.disagreements
-            .get_or_init(|| {
-                s.families
-                    .disagreements
-                    .get_or_create(&self.node())
-                    .clone()
-            })
+            .get_or_init(|| s.families.disagreements.get_or_create(&self.node()).clone())
             .inc();
     }
 
@@ -628,7 +636,11 @@ impl NodeMetrics {
         let s = &self.0;
         match s.ready.get() {
             Some(gauge) => gauge.get() == 1,
-            None => s.families.ready.get(&self.node()).is_some_and(|g| g.get() == 1),
+            None => s
+                .families
+                .ready
+                .get(&self.node())
+                .is_some_and(|g| g.get() == 1),
         }
     }
 }
@@ -700,9 +712,7 @@ fn to_text_format(openmetrics: &str) -> String {
         }
         let descriptor = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
             let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
-            counters
-                .contains(name)
-                .then_some((*prefix, name, rest))
+            counters.contains(name).then_some((*prefix, name, rest))
         });
         match descriptor {
             Some((prefix, name, rest)) => {
@@ -803,9 +813,7 @@ mod tests {
             Format::Text
         );
         assert_eq!(
-            Format::negotiate(Some(
-                "text/plain;q=0.9,application/openmetrics-text;q=0.5"
-            )),
+            Format::negotiate(Some("text/plain;q=0.9,application/openmetrics-text;q=0.5")),
             Format::Text
         );
     }
@@ -824,13 +832,15 @@ mod tests {
         m.vote(Kind::NewPayload, "VALID", Reason::Majority);
         let nodes = [("geth-1".to_owned(), NodeState::Alive)];
 
-        let om = m.render(&nodes, Some("geth-1"), Format::OpenMetrics);
+        let om = m.render_as(&nodes, Some("geth-1"), Format::OpenMetrics);
         assert!(om.ends_with("# EOF\n"), "{om}");
         assert!(om.contains("# TYPE eb_requests counter\n"), "{om}");
         assert!(om.contains("eb_requests_total{method=\"engine_newPayloadV3\",outcome=\"ok\"} 1\n"));
         assert!(om.contains("eb_request_errors_total{method=\"eth_chainId\",code=\"-32601\"} 1\n"));
         assert!(om.contains("eb_requests_total{method=\"invalid\",outcome=\"error\"} 1\n"));
-        assert!(om.contains("eb_votes_total{kind=\"newPayload\",status=\"VALID\",reason=\"majority\"} 1\n"));
+        assert!(om.contains(
+            "eb_votes_total{kind=\"newPayload\",status=\"VALID\",reason=\"majority\"} 1\n"
+        ));
         assert!(om.contains("eb_vote_waits_total{node=\"geth-1\",ended=\"answered\"} 1\n"));
         assert!(om.contains("eb_late_answers_total{node=\"geth-1\",agrees=\"true\"} 1\n"));
         assert!(om.contains("eb_failovers_total 1\n"));
@@ -838,9 +848,10 @@ mod tests {
         assert!(om.contains("eb_node_state{node=\"geth-1\",state=\"alive\"} 1\n"));
         assert!(om.contains("eb_node_primary{node=\"geth-1\"} 1\n"));
 
-        let text = m.render(&nodes, Some("geth-1"), Format::Text);
+        let text = m.render(&nodes, Some("geth-1"));
         assert!(!text.contains("# EOF"), "{text}");
-        assert!(text.contains("# HELP eb_requests_total CL requests answered, by method and outcome.\n"));
+        assert!(text
+            .contains("# HELP eb_requests_total CL requests answered, by method and outcome.\n"));
         assert!(text.contains("# TYPE eb_requests_total counter\n"));
         assert!(text.contains("# TYPE eb_node_request_duration_seconds histogram\n"));
         assert!(text.contains("# TYPE eb_node_state gauge\n"));
@@ -862,7 +873,7 @@ mod tests {
     fn a_node_label_is_escaped() {
         let m = Metrics::new();
         m.node("a\"b\\c").timeout();
-        let text = m.render(&[], None, Format::Text);
+        let text = m.render(&[], None);
         assert!(
             text.contains("eb_node_timeouts_total{node=\"a\\\"b\\\\c\"} 1\n"),
             "{text}"
@@ -891,12 +902,15 @@ mod tests {
                 }
             }
         }
-        let text = m.render(&[], None, Format::Text);
+        let text = m.render(&[], None);
         let votes = text
             .lines()
             .filter(|l| l.starts_with("eb_votes_total{") && l.ends_with(" 1"))
             .count();
-        assert_eq!(votes, VOTE_KINDS.len() * VOTE_STATUSES.len() * VOTE_REASONS.len());
+        assert_eq!(
+            votes,
+            VOTE_KINDS.len() * VOTE_STATUSES.len() * VOTE_REASONS.len()
+        );
         for (i, kind) in VOTE_KINDS.iter().enumerate() {
             assert_eq!(*kind as usize, i);
         }

@@ -525,7 +525,9 @@ pub async fn answer<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> Option<Bytes>
     match rpc::parse(body, proxy.settings.max_batch) {
         Ok(incoming) => proxy.handle(incoming).await,
         Err(error) => {
-            proxy.metrics.request(MethodLabel::INVALID, Some(error.code));
+            proxy
+                .metrics
+                .request(MethodLabel::INVALID, Some(error.code));
             Some(rpc::error_response(b"null", &error))
         }
     }

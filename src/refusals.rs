@@ -134,9 +134,7 @@ impl Default for Refusals {
         let family = Family::<ReasonLabel, Counter>::default();
         let counts = Reason::ALL.map(|r| {
             family
-                .get_or_create(&ReasonLabel {
-                    reason: r.as_str(),
-                })
+                .get_or_create(&ReasonLabel { reason: r.as_str() })
                 .clone()
         });
         Self {
