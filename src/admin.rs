@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{self, NodeSpec};
 use crate::health::NodeState;
+use crate::http::{json, json_error, HttpResponse};
 use crate::metrics::Format;
 use crate::probe;
 use crate::proxy::Proxy;
-use crate::server::{json, HttpResponse};
 
 /// The original project's report, field for field.
 #[derive(Serialize, Debug)]
@@ -54,9 +54,10 @@ pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> Metric
         syncing_nodes: Vec::new(),
         lagging_nodes: Vec::new(),
         dead_nodes: Vec::new(),
+        // The primary a read would use now (selected again if health changed since).
         primary_node: proxy
             .nodes
-            .primary()
+            .update_primary()
             .map(|n| n.url().to_owned())
             .unwrap_or_default(),
         ready_to_build_nodes: nodes
@@ -96,7 +97,7 @@ pub fn prometheus<N: Network>(proxy: &Proxy<N>) -> String {
 
 /// The Prometheus exposition in `format` (see [`crate::metrics::Format`]).
 pub fn prometheus_as<N: Network>(proxy: &Proxy<N>, format: Format) -> String {
-    let primary = proxy.nodes.primary();
+    let primary = proxy.nodes.update_primary();
     let nodes: Vec<(String, NodeState)> = proxy
         .nodes
         .snapshot()
@@ -197,18 +198,17 @@ pub async fn add_nodes<N: Network>(
     }
     let mut configs = Vec::new();
     for spec in specs {
-        let resolved =
-            config::resolve_node(spec, Some(&proxy.cl_secret), proxy.settings.default_timeout)
-                .and_then(|c| {
-                    if let Some(admin) = &proxy.settings.admin_secret {
-                        config::check_admin_secret(
-                            admin,
-                            &proxy.cl_secret,
-                            std::slice::from_ref(&c),
-                        )?;
-                    }
-                    Ok(c)
-                });
+        let resolved = config::resolve_node(
+            spec,
+            Some(&proxy.node_secret),
+            proxy.settings.default_timeout,
+        )
+        .and_then(|c| {
+            if let Some(admin) = &proxy.settings.admin_secret {
+                config::check_admin_secret(admin, &proxy.node_secret, std::slice::from_ref(&c))?;
+            }
+            Ok(c)
+        });
         match resolved {
             Ok(c) => {
                 if let Some(path) = &c.spec.jwt_secret {
@@ -235,7 +235,7 @@ pub async fn add_nodes<N: Network>(
         };
         match expected.as_deref() {
             None => expected = Some(chain.to_owned()),
-            Some(want) if want.eq_ignore_ascii_case(chain) => {}
+            Some(want) if crate::chain::same_chain(want, chain) => {}
             Some(want) => {
                 return json_error(
                     StatusCode::BAD_REQUEST,
@@ -259,7 +259,7 @@ pub async fn add_nodes<N: Network>(
         let _ = probe::apply(proxy, node, result);
         proxy.warm_up(node, "added");
     }
-    proxy.nodes.primary();
+    proxy.nodes.update_primary();
     report_response(
         proxy,
         Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
@@ -295,14 +295,9 @@ pub async fn remove_nodes<N: Network>(proxy: &Proxy<N>, body: &Bytes) -> HttpRes
             for node in gone {
                 tracing::info!(node = node.label(), url = node.url(), "node removed");
             }
-            proxy.nodes.primary();
+            proxy.nodes.update_primary();
             report_response(proxy, None)
         }
         Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
-}
-
-pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
-    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
-    json(status, Bytes::from(body))
 }

@@ -122,6 +122,8 @@ pub async fn start<N: Network>(
         .collect();
     crate::config::check_distinct(nodes.iter().map(|n| &n.spec), &own)
         .map_err(|e| StartError::Nodes(e.to_string()))?;
+    let front = server::Front::new(&settings, secret.clone()).with_own(metrics_addr);
+    let limits = server::Limits::of(&settings);
     let proxy = Proxy::new(settings, secret, net.clone(), clock, salt);
     proxy
         .add_nodes(nodes)
@@ -131,19 +133,15 @@ pub async fn start<N: Network>(
         return Err(StartError::WrongChain(wrong_chain.join("; ")));
     }
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve_on(
-        proxy.clone(),
-        listener,
-        metrics_addr.into_iter().collect(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = tokio::spawn(server::serve(proxy.clone(), front, listener, async move {
+        let _ = stopped.await;
+    }));
     let checker = tokio::spawn(probe::run(proxy.clone()));
     let prometheus = metrics_listener.map(|(listener, bound)| {
         tracing::info!(%bound, "Prometheus metrics at /metrics");
         tokio::spawn(server::serve_prometheus(
             proxy.clone(),
+            limits,
             listener,
             std::future::pending::<()>(),
         ))

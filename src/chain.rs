@@ -54,6 +54,15 @@ pub fn describe(id: u64) -> String {
     }
 }
 
+/// Whether two `eth_chainId` answers name the same chain (as numbers when both are hex
+/// quantities: `0x01` is `0x1`).
+pub fn same_chain(a: &str, b: &str) -> bool {
+    match (answer_value(a), answer_value(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use eb_transport::{JwtError, JwtSecret};
 
-pub use crate::produce::PayloadSelection;
+pub use crate::selection::PayloadSelection;
 
 /// What can be wrong with the configuration. `main` prints it on one line and exits with 2.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,20 +56,20 @@ pub struct Cli {
 
     /// Port for the CL's Engine API connection and the REST API (GET /metrics here is the JSON
     /// node report; Prometheus scrapes --metrics-addr).
-    #[arg(long, env = "EB_PORT", default_value_t = 7000)]
+    #[arg(long, env = "EB_PORT", default_value_t = defaults::PORT)]
     pub port: u16,
 
     /// Address to listen on. Loopback by default: put it on another address only behind a
     /// firewall, the Engine API controls your validator's view of the chain.
-    #[arg(long, env = "EB_LISTEN_ADDR", default_value = "127.0.0.1")]
+    #[arg(long, env = "EB_LISTEN_ADDR", default_value_t = defaults::LISTEN_ADDR)]
     pub listen_addr: IpAddr,
 
     /// Default per-node timeout in milliseconds for voted calls and reads (#timeout= overrides).
-    #[arg(long, env = "EB_TIMEOUT", default_value_t = 7500, value_parser = parse_timeout)]
+    #[arg(long, env = "EB_TIMEOUT", default_value_t = defaults::TIMEOUT_MS, value_parser = parse_timeout)]
     pub timeout: u64,
 
     /// Share of the answering ELs that must agree for a majority, in (0, 1].
-    #[arg(long, env = "EB_FCU_MAJORITY", default_value_t = 0.6, value_parser = parse_majority)]
+    #[arg(long, env = "EB_FCU_MAJORITY", default_value_t = defaults::FCU_MAJORITY, value_parser = parse_majority)]
     pub fcu_majority: f64,
 
     /// Log filter: off, error, warn, info, debug, trace, or a filter such as
@@ -91,23 +91,23 @@ pub struct Cli {
 
     /// Deadline in milliseconds for engine_getPayload across the building nodes (well inside the
     /// CL's own: Prysm allows about 300 ms at Gloas, Lighthouse 2 s).
-    #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = 700, value_parser = parse_timeout)]
+    #[arg(long, env = "EB_GET_PAYLOAD_TIMEOUT", default_value_t = defaults::GET_PAYLOAD_TIMEOUT_MS, value_parser = parse_timeout)]
     pub get_payload_timeout: u64,
 
     /// Milliseconds getPayload waits, after the first good payload arrived, for the primary's
     /// (or, with best-value, for better ones) before answering with what it has.
-    #[arg(long, env = "EB_GET_PAYLOAD_GRACE", default_value_t = 150)]
+    #[arg(long, env = "EB_GET_PAYLOAD_GRACE", default_value_t = defaults::GET_PAYLOAD_GRACE_MS)]
     pub get_payload_grace: u64,
 
     /// Milliseconds a lagging node (one that missed a voted call's deadline) is awaited after
     /// the healthy nodes answered; also how long a silent healthy node may trail the others
     /// before it is checked on the spot.
-    #[arg(long, env = "EB_LAG_GRACE", default_value_t = 300)]
+    #[arg(long, env = "EB_LAG_GRACE", default_value_t = defaults::LAG_GRACE_MS)]
     pub lag_grace: u64,
 
     /// VALID votes needed to answer VALID (1: one EL that knows the block is enough when the
     /// others are catching up; raise it to prefer halting over trusting a single EL).
-    #[arg(long, env = "EB_MIN_VALID", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "EB_MIN_VALID", default_value_t = defaults::MIN_VALID, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_valid: u64,
 
     /// Count votes per EL process (`node`, the original project's rule) or per client
@@ -123,11 +123,11 @@ pub struct Cli {
 
     /// newPayloads remembered for ELs that come back (or are added) and missed them; they are
     /// replayed to such an EL in order, then the latest forkchoiceUpdated. 0 turns it off.
-    #[arg(long, env = "EB_KEEP_WARM", default_value_t = 64)]
+    #[arg(long, env = "EB_KEEP_WARM", default_value_t = defaults::KEEP_WARM)]
     pub keep_warm: usize,
 
     /// Most megabytes of newPayload requests remembered for --keep-warm.
-    #[arg(long, env = "EB_KEEP_WARM_MB", default_value_t = 16)]
+    #[arg(long, env = "EB_KEEP_WARM_MB", default_value_t = defaults::KEEP_WARM_MB)]
     pub keep_warm_mb: usize,
 
     /// Size at which the journal file is renamed to FILE.1 and a new one started.
@@ -140,7 +140,7 @@ pub struct Cli {
     pub payload_selection: PayloadSelection,
 
     /// Seconds between health probes of every node.
-    #[arg(long, env = "EB_HEALTH_INTERVAL", default_value_t = 5, value_parser = parse_timeout)]
+    #[arg(long, env = "EB_HEALTH_INTERVAL", default_value_t = defaults::HEALTH_INTERVAL_S, value_parser = parse_timeout)]
     pub health_interval: u64,
 
     /// Address Prometheus scrapes (GET /metrics here is the Prometheus text format; GET /metrics
@@ -153,34 +153,34 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// Largest request body accepted from the CL, in bytes.
-    #[arg(long, env = "EB_MAX_REQUEST_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "EB_MAX_REQUEST_BYTES", default_value_t = defaults::MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
 
     /// Largest response body accepted from an EL, in bytes.
-    #[arg(long, env = "EB_MAX_RESPONSE_BYTES", default_value_t = 128 * 1024 * 1024)]
+    #[arg(long, env = "EB_MAX_RESPONSE_BYTES", default_value_t = defaults::MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
 
     /// Milliseconds a request body may take to arrive once its headers are in (408 beyond).
-    #[arg(long, env = "EB_BODY_TIMEOUT", default_value_t = 10_000, value_parser = parse_timeout)]
+    #[arg(long, env = "EB_BODY_TIMEOUT", default_value_t = defaults::BODY_TIMEOUT_MS, value_parser = parse_timeout)]
     pub body_timeout: u64,
 
     /// Most client connections served at once. At the cap, the longest-idle connection that
     /// never sent an authenticated request is closed to admit the new one.
-    #[arg(long, env = "EB_MAX_CONNECTIONS", default_value_t = 256)]
+    #[arg(long, env = "EB_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
 
     /// Most calls in flight to one node at once (reads and voted calls); beyond it the call
     /// counts as that node not answering (reads fail over).
-    #[arg(long, env = "EB_MAX_IN_FLIGHT_PER_NODE", default_value_t = 128)]
+    #[arg(long, env = "EB_MAX_IN_FLIGHT_PER_NODE", default_value_t = defaults::MAX_IN_FLIGHT_PER_NODE)]
     pub max_in_flight_per_node: usize,
 
     /// Most elements in one JSON-RPC batch.
-    #[arg(long, env = "EB_MAX_BATCH", default_value_t = 1024)]
+    #[arg(long, env = "EB_MAX_BATCH", default_value_t = defaults::MAX_BATCH)]
     pub max_batch: usize,
 
     /// GET /readyz answers 200 only while at least this many nodes (not #do-not-use) are alive
     /// and synced, 503 otherwise.
-    #[arg(long, env = "EB_READY_MIN_NODES", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "EB_READY_MIN_NODES", default_value_t = defaults::READY_MIN_NODES, value_parser = clap::value_parser!(u64).range(1..))]
     pub ready_min_nodes: u64,
 
     /// The chain every node must be on (eth_chainId, decimal or 0x hex), checked at start-up and
@@ -245,6 +245,30 @@ fn parse_majority(s: &str) -> Result<f64, String> {
         return Err(format!("{v} is not in (0, 1]"));
     }
     Ok(v)
+}
+
+/// Every default, once: the CLI's and [`Settings::default`]'s.
+pub mod defaults {
+    use std::net::IpAddr;
+
+    pub const PORT: u16 = 7000;
+    pub const LISTEN_ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    pub const TIMEOUT_MS: u64 = 7500;
+    pub const FCU_MAJORITY: f64 = 0.6;
+    pub const GET_PAYLOAD_TIMEOUT_MS: u64 = 700;
+    pub const GET_PAYLOAD_GRACE_MS: u64 = 150;
+    pub const LAG_GRACE_MS: u64 = 300;
+    pub const MIN_VALID: u64 = 1;
+    pub const KEEP_WARM: usize = 64;
+    pub const KEEP_WARM_MB: usize = 16;
+    pub const HEALTH_INTERVAL_S: u64 = 5;
+    pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+    pub const MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
+    pub const BODY_TIMEOUT_MS: u64 = 10_000;
+    pub const MAX_CONNECTIONS: usize = 256;
+    pub const MAX_IN_FLIGHT_PER_NODE: usize = 128;
+    pub const MAX_BATCH: usize = 1024;
+    pub const READY_MIN_NODES: u64 = 1;
 }
 
 /// Connections the Prometheus listener serves at once.
@@ -676,7 +700,7 @@ pub struct Settings {
     pub vote: crate::vote::VoteFn,
     /// Called with every PayloadStatus a voter's answer carried, in time or late (the
     /// simulation's independent checker listens here). `None` outside simulations.
-    pub seen: Option<crate::fanout::SeenFn>,
+    pub seen: Option<crate::vote::SeenFn>,
     /// Test-only: the health model before per-path health (see [`HealthModel::Legacy`]).
     pub health_model: HealthModel,
     /// `/readyz` is 200 only while at least this many voting nodes are alive and synced.
@@ -724,35 +748,37 @@ impl Settings {
 }
 
 impl Default for Settings {
+    /// The CLI's defaults (without the Prometheus listener, journal file, TLS or admin secret).
     fn default() -> Self {
+        use defaults as d;
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            listen: SocketAddr::new(d::LISTEN_ADDR, d::PORT),
             metrics: None,
-            fcu_majority: 0.6,
-            default_timeout: Duration::from_millis(7500),
-            payload_timeout: Duration::from_millis(700),
-            payload_grace: Duration::from_millis(150),
+            fcu_majority: d::FCU_MAJORITY,
+            default_timeout: Duration::from_millis(d::TIMEOUT_MS),
+            payload_timeout: Duration::from_millis(d::GET_PAYLOAD_TIMEOUT_MS),
+            payload_grace: Duration::from_millis(d::GET_PAYLOAD_GRACE_MS),
             payload_selection: PayloadSelection::Primary,
-            lag_grace: Duration::from_millis(300),
-            min_valid: 1,
+            lag_grace: Duration::from_millis(d::LAG_GRACE_MS),
+            min_valid: d::MIN_VALID as usize,
             vote_by: VoteBy::Node,
-            keep_warm: 64,
-            keep_warm_bytes: 16 * 1024 * 1024,
+            keep_warm: d::KEEP_WARM,
+            keep_warm_bytes: d::KEEP_WARM_MB * 1024 * 1024,
             journal: None,
-            health_interval: Duration::from_secs(5),
-            max_request_bytes: 64 * 1024 * 1024,
-            max_response_bytes: 128 * 1024 * 1024,
-            max_batch: 1024,
-            max_connections: 256,
+            health_interval: Duration::from_secs(d::HEALTH_INTERVAL_S),
+            max_request_bytes: d::MAX_REQUEST_BYTES,
+            max_response_bytes: d::MAX_RESPONSE_BYTES,
+            max_batch: d::MAX_BATCH,
+            max_connections: d::MAX_CONNECTIONS,
             metrics_max_connections: METRICS_MAX_CONNECTIONS,
             auth_grace: AUTH_GRACE,
-            body_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_millis(d::BODY_TIMEOUT_MS),
             admin_secret: None,
-            max_in_flight_per_node: 128,
+            max_in_flight_per_node: d::MAX_IN_FLIGHT_PER_NODE,
             vote: crate::vote::decide_ballots,
             seen: None,
             health_model: HealthModel::Current,
-            ready_min_nodes: 1,
+            ready_min_nodes: d::READY_MIN_NODES as usize,
             chain_id: None,
             tls: None,
         }
@@ -864,6 +890,19 @@ pub fn warn_if_readable_by_others(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_default_is_the_clis_default() {
+        let cli = Cli::try_parse_from(["executionbackup"]).expect("no arguments parse");
+        let mut from_cli = Settings::from_cli(&cli);
+        // The one intended difference: tests open no Prometheus listener.
+        assert!(from_cli.metrics.is_some());
+        from_cli.metrics = None;
+        assert_eq!(
+            format!("{from_cli:?}"),
+            format!("{:?}", Settings::default())
+        );
+    }
 
     #[test]
     fn node_options_in_any_order() {

@@ -20,13 +20,45 @@ pub fn margin(timeout: Duration) -> Duration {
     (timeout / 8).min(Duration::from_millis(500))
 }
 
-/// The latest time to answer a call to `method` received at `received`, given the longest wait
-/// the proxy's own settings allow (`own`).
-pub fn answer_by(method: &str, received: Instant, own: Duration) -> Instant {
-    let own = received + own;
-    match spec_timeout(method) {
-        Some(t) => own.min(received + t - margin(t)),
-        None => own,
+/// When a call must be answered: the one deadline type every route, lane and wait plan uses.
+///
+/// Built once per CL call from the method's spec timeout and the proxy's own limit, then handed
+/// down unchanged; a node's own timeout only ever shortens its share of it ([`Self::cap`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// The latest time to answer a call to `method` received at `received`, given the longest
+    /// wait the proxy's own settings allow (`own`).
+    pub fn for_call(method: &str, received: Instant, own: Duration) -> Self {
+        let own = received + own;
+        Self(match spec_timeout(method) {
+            Some(t) => own.min(received + t - margin(t)),
+            None => own,
+        })
+    }
+
+    /// A deadline at `at` (lanes and tests that already know the instant).
+    pub fn at(at: Instant) -> Self {
+        Self(at)
+    }
+
+    pub fn instant(self) -> Instant {
+        self.0
+    }
+
+    /// Time left from `now` (zero once passed).
+    pub fn left(self, now: Instant) -> Duration {
+        self.0.saturating_duration_since(now)
+    }
+
+    pub fn passed(self, now: Instant) -> bool {
+        now >= self.0
+    }
+
+    /// How long one node may take from `now`: its own timeout, never past the deadline.
+    pub fn cap(self, node_timeout: Duration, now: Instant) -> Duration {
+        node_timeout.min(self.left(now))
     }
 }
 
@@ -61,22 +93,25 @@ mod tests {
         let t0 = Instant::now();
         let long = Duration::from_secs(30);
         assert_eq!(
-            answer_by("engine_newPayloadV4", t0, long) - t0,
+            Deadline::for_call("engine_newPayloadV4", t0, long).instant() - t0,
             Duration::from_millis(7500)
         );
         assert_eq!(
-            answer_by("engine_newPayloadV5", t0, long) - t0,
+            Deadline::for_call("engine_newPayloadV5", t0, long).instant() - t0,
             Duration::from_millis(5500)
         );
         assert_eq!(
-            answer_by("engine_getBlobsV1", t0, long) - t0,
+            Deadline::for_call("engine_getBlobsV1", t0, long).instant() - t0,
             Duration::from_millis(875)
         );
         assert_eq!(
-            answer_by("engine_newPayloadV4", t0, Duration::from_secs(2)) - t0,
+            Deadline::for_call("engine_newPayloadV4", t0, Duration::from_secs(2)).instant() - t0,
             Duration::from_secs(2),
             "a shorter own limit wins"
         );
-        assert_eq!(answer_by("eth_call", t0, long) - t0, long);
+        assert_eq!(
+            Deadline::for_call("eth_call", t0, long).instant() - t0,
+            long
+        );
     }
 }

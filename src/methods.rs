@@ -8,7 +8,40 @@
 
 use std::time::Duration;
 
-use crate::routing::Route;
+/// How a method is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `engine_newPayloadV*`: every live node, in order; the answers are voted on.
+    NewPayload,
+    /// `engine_forkchoiceUpdatedV*`: every live node, in order; voted; payload ids mapped.
+    ForkchoiceUpdated,
+    /// `engine_getPayloadV*`: the nodes building under the CL's payloadId.
+    GetPayload,
+    /// `engine_getClientVersionV1`: every live node, answers concatenated.
+    ClientVersion,
+    /// `engine_exchangeCapabilities`: every live node, answers intersected.
+    Capabilities,
+    /// `engine_getBlobsV1`/`V3`: every live node, merged per requested hash.
+    BlobsPerIndex,
+    /// `engine_getBlobsV2`: every live node, the first complete answer (all or nothing).
+    BlobsAllOrNothing,
+    /// `engine_getPayloadBodies*`: the primary, with `null` entries (pruned history) asked of
+    /// the next nodes.
+    Bodies,
+    /// `engine_hasBlobs` (Prysm): every live node, true for a hash when any has it.
+    AnyHas,
+    /// Reads and everything else in the served namespaces: the primary, failing over.
+    Primary,
+    /// Not served (outside `engine_`, `eth_`, `net_`, `web3_`): -32601 without asking any EL.
+    Refused,
+}
+
+impl Route {
+    /// Calls that change an EL's state, so are sent to every node through its ordered lane.
+    pub fn is_voted(self) -> bool {
+        matches!(self, Self::NewPayload | Self::ForkchoiceUpdated)
+    }
+}
 
 /// The upgrade that brought a method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -222,7 +255,6 @@ mod tests {
                 e.name
             );
             assert_eq!(lookup(e.name), Some(e));
-            assert_eq!(Route::of(e.name), e.route, "{}", e.name);
         }
     }
 
@@ -230,7 +262,7 @@ mod tests {
     fn an_unlisted_version_is_served_like_the_newest_listed_one() {
         let np7 = lookup("engine_newPayloadV7").expect("family");
         assert_eq!(np7.name, "engine_newPayloadV6");
-        assert_eq!(Route::of("engine_newPayloadV7"), Route::NewPayload);
+        assert_eq!(np7.route, Route::NewPayload);
         assert_eq!(
             lookup("engine_forkchoiceUpdatedV9").map(|e| e.name),
             Some("engine_forkchoiceUpdatedV5")

@@ -26,6 +26,8 @@ use eb_transport::{Network, SharedClock, TokenCache};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
+
 use crate::client_id::ClientId;
 use crate::config::{NodeConfig, NodeSpec};
 use crate::health::{EngineEvent, Health};
@@ -71,7 +73,7 @@ pub struct LaneReply {
 struct Job {
     body: Bytes,
     /// The CL's deadline: not sent after it.
-    deadline: Instant,
+    deadline: Deadline,
     call: Arc<VotedCall>,
     reply: oneshot::Sender<LaneReply>,
 }
@@ -203,11 +205,11 @@ impl<N: Network> Node<N> {
     }
 
     /// Queues an ordered call. Must be called for all nodes of one CL request without awaiting in
-    /// between (see [`crate::fanout`]), so every lane sees the same order.
+    /// between (see [`crate::handlers::voted`]), so every lane sees the same order.
     pub fn enqueue(
         &self,
         body: Bytes,
-        deadline: Instant,
+        deadline: Deadline,
         call: Arc<VotedCall>,
     ) -> oneshot::Receiver<LaneReply> {
         let (reply, rx) = oneshot::channel();
@@ -346,11 +348,12 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     };
     // Ordered calls wait for a connection slot rather than fail: they are few, and must not be
     // lost. The wait is the proxy's, not the node's.
-    let Ok(Ok(_permit)) = tokio::time::timeout_at(job.deadline, ctx.in_flight.acquire()).await
+    let Ok(Ok(_permit)) =
+        tokio::time::timeout_at(job.deadline.instant(), ctx.in_flight.acquire()).await
     else {
         return skipped("the CL's deadline passed while queued in the proxy");
     };
-    if Instant::now() >= job.deadline {
+    if job.deadline.passed(Instant::now()) {
         return skipped("the CL's deadline passed while queued in the proxy");
     }
     let written = Instant::now();

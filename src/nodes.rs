@@ -111,8 +111,10 @@ impl<N: Network> NodeSet<N> {
         Ok(gone)
     }
 
-    /// The node for non-voted calls, if any node answers at all.
-    pub fn primary(&self) -> Option<Arc<Node<N>>> {
+    /// Selects the primary again (health or the node set may have changed) and returns it: the
+    /// current one stays while it is alive (hysteresis), else the best-ranked answering node
+    /// takes over. A change is logged.
+    pub fn update_primary(&self) -> Option<Arc<Node<N>>> {
         let nodes = self.snapshot();
         let current = self.primary.load(Ordering::Acquire);
         if let Some(node) = nodes.iter().find(|n| n.id == current) {
@@ -138,7 +140,7 @@ impl<N: Network> NodeSet<N> {
     /// Nodes to try for a non-voted call, best first: the primary, then the other answering
     /// nodes in the same ranking. Dead nodes are left out.
     pub fn failover_order(&self) -> Vec<Arc<Node<N>>> {
-        let primary = self.primary();
+        let primary = self.update_primary();
         let nodes = self.snapshot();
         let mut rest: Vec<Arc<Node<N>>> = nodes
             .iter()

@@ -123,7 +123,7 @@ pub async fn probe_all<N: Network>(proxy: &Proxy<N>) -> (Duration, Vec<String>) 
         .zip(results)
         .filter_map(|(node, result)| apply(proxy, node, result))
         .collect();
-    let _ = proxy.nodes.primary();
+    proxy.nodes.update_primary();
     (started.elapsed(), wrong_chain)
 }
 
@@ -237,7 +237,7 @@ pub async fn run<N: Network>(proxy: Arc<Proxy<N>>) {
             };
             next.insert(node.id, now + wait);
         }
-        let _ = proxy.nodes.primary();
+        proxy.nodes.update_primary();
     }
 }
 

@@ -12,9 +12,9 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::health::NodeState;
+use crate::http::{json, HttpResponse};
 use crate::node::Node;
 use crate::proxy::Proxy;
-use crate::server::{json, HttpResponse};
 
 /// The `/readyz` body.
 #[derive(Serialize, Debug, PartialEq, Eq)]

@@ -1,52 +1,20 @@
-//! Which path each method takes. The Engine API's methods are in [`crate::methods`]'s table.
+//! Which path each method takes, and its metric label. The Engine API's methods, with their
+//! [`Route`]s, are in [`crate::methods`]'s table.
 
-/// How a method is served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    /// `engine_newPayloadV*`: every live node, in order; the answers are voted on.
-    NewPayload,
-    /// `engine_forkchoiceUpdatedV*`: every live node, in order; voted; payload ids mapped.
-    ForkchoiceUpdated,
-    /// `engine_getPayloadV*`: the nodes building under the CL's payloadId.
-    GetPayload,
-    /// `engine_getClientVersionV1`: every live node, answers concatenated.
-    ClientVersion,
-    /// `engine_exchangeCapabilities`: every live node, answers intersected.
-    Capabilities,
-    /// `engine_getBlobsV1`/`V3`: every live node, merged per requested hash.
-    BlobsPerIndex,
-    /// `engine_getBlobsV2`: every live node, the first complete answer (all or nothing).
-    BlobsAllOrNothing,
-    /// `engine_getPayloadBodies*`: the primary, with `null` entries (pruned history) asked of
-    /// the next nodes.
-    Bodies,
-    /// `engine_hasBlobs` (Prysm): every live node, true for a hash when any has it.
-    AnyHas,
-    /// Reads and everything else in the served namespaces: the primary, failing over.
-    Primary,
-    /// Not served (outside `engine_`, `eth_`, `net_`, `web3_`): -32601 without asking any EL.
-    Refused,
-}
+pub use crate::methods::Route;
 
-impl Route {
-    /// The route of `method`: the method table's ([`crate::methods`]) for Engine API methods;
-    /// other `engine_` methods and the `eth_`, `net_`, `web3_` namespaces go to the primary.
-    pub fn of(method: &str) -> Self {
-        if method.starts_with("engine_") {
-            crate::methods::lookup(method).map_or(Self::Primary, |m| m.route)
-        } else if ["eth_", "net_", "web3_"]
-            .iter()
-            .any(|p| method.starts_with(p))
-        {
-            Self::Primary
-        } else {
-            Self::Refused
-        }
-    }
-
-    /// Calls that change an EL's state, so are sent to every node through its ordered lane.
-    pub fn is_voted(self) -> bool {
-        matches!(self, Self::NewPayload | Self::ForkchoiceUpdated)
+/// The route of `method`: the method table's ([`crate::methods`]) for Engine API methods;
+/// other `engine_` methods and the `eth_`, `net_`, `web3_` namespaces go to the primary.
+pub fn route(method: &str) -> Route {
+    if method.starts_with("engine_") {
+        crate::methods::lookup(method).map_or(Route::Primary, |m| m.route)
+    } else if ["eth_", "net_", "web3_"]
+        .iter()
+        .any(|p| method.starts_with(p))
+    {
+        Route::Primary
+    } else {
+        Route::Refused
     }
 }
 
@@ -124,20 +92,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_listed_method_takes_its_tables_route() {
+        for e in crate::methods::TABLE {
+            assert_eq!(route(e.name), e.route, "{}", e.name);
+        }
+        assert_eq!(route("engine_newPayloadV7"), Route::NewPayload);
+    }
+
+    #[test]
     fn every_spec_method_has_a_route() {
         for v in 1..=6 {
-            assert_eq!(
-                Route::of(&format!("engine_newPayloadV{v}")),
-                Route::NewPayload
-            );
-            assert_eq!(
-                Route::of(&format!("engine_getPayloadV{v}")),
-                Route::GetPayload
-            );
+            assert_eq!(route(&format!("engine_newPayloadV{v}")), Route::NewPayload);
+            assert_eq!(route(&format!("engine_getPayloadV{v}")), Route::GetPayload);
         }
         for v in 1..=5 {
             assert_eq!(
-                Route::of(&format!("engine_forkchoiceUpdatedV{v}")),
+                route(&format!("engine_forkchoiceUpdatedV{v}")),
                 Route::ForkchoiceUpdated
             );
         }
@@ -151,20 +121,17 @@ mod tests {
             "net_version",
             "web3_clientVersion",
         ] {
-            assert_eq!(Route::of(m), Route::Primary, "{m}");
+            assert_eq!(route(m), Route::Primary, "{m}");
         }
-        assert_eq!(
-            Route::of("engine_exchangeCapabilities"),
-            Route::Capabilities
-        );
-        assert_eq!(Route::of("engine_getClientVersionV1"), Route::ClientVersion);
-        assert_eq!(Route::of("engine_getBlobsV1"), Route::BlobsPerIndex);
-        assert_eq!(Route::of("engine_getBlobsV3"), Route::BlobsPerIndex);
-        assert_eq!(Route::of("engine_getBlobsV4"), Route::BlobsPerIndex);
-        assert_eq!(Route::of("engine_hasBlobs"), Route::AnyHas);
-        assert_eq!(Route::of("engine_getPayloadBodiesByHashV1"), Route::Bodies);
-        assert_eq!(Route::of("engine_getPayloadBodiesByRangeV2"), Route::Bodies);
-        assert_eq!(Route::of("engine_getBlobsV2"), Route::BlobsAllOrNothing);
+        assert_eq!(route("engine_exchangeCapabilities"), Route::Capabilities);
+        assert_eq!(route("engine_getClientVersionV1"), Route::ClientVersion);
+        assert_eq!(route("engine_getBlobsV1"), Route::BlobsPerIndex);
+        assert_eq!(route("engine_getBlobsV3"), Route::BlobsPerIndex);
+        assert_eq!(route("engine_getBlobsV4"), Route::BlobsPerIndex);
+        assert_eq!(route("engine_hasBlobs"), Route::AnyHas);
+        assert_eq!(route("engine_getPayloadBodiesByHashV1"), Route::Bodies);
+        assert_eq!(route("engine_getPayloadBodiesByRangeV2"), Route::Bodies);
+        assert_eq!(route("engine_getBlobsV2"), Route::BlobsAllOrNothing);
         for m in [
             "admin_addPeer",
             "debug_setHead",
@@ -174,10 +141,10 @@ mod tests {
             "engine",
             "ethx",
         ] {
-            assert_eq!(Route::of(m), Route::Refused, "{m}");
+            assert_eq!(route(m), Route::Refused, "{m}");
         }
-        assert_eq!(Route::of("engine_newPayloadV"), Route::Primary);
-        assert_eq!(Route::of("engine_newPayloadVx"), Route::Primary);
+        assert_eq!(route("engine_newPayloadV"), Route::Primary);
+        assert_eq!(route("engine_newPayloadVx"), Route::Primary);
         assert!(Route::NewPayload.is_voted() && Route::ForkchoiceUpdated.is_voted());
         assert!(!Route::GetPayload.is_voted());
         assert_eq!(metric_label("engine_newPayloadV3"), "engine_newPayloadV3");

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::routing::{metric_label, Route};
+use crate::routing::{metric_label, route, Route};
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -116,7 +116,7 @@ impl Call {
     /// when params do not have it as a plain string. Reads only params[0]'s own members,
     /// skipping nested values by their brackets; nothing is allocated.
     pub fn block_hash(&self) -> Option<&str> {
-        let key: &[u8] = match Route::of(&self.method) {
+        let key: &[u8] = match route(&self.method) {
             Route::NewPayload => b"blockHash",
             Route::ForkchoiceUpdated => b"headBlockHash",
             _ => return None,

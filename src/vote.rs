@@ -177,7 +177,7 @@ impl Tally {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
     pub reason: Reason,
@@ -185,6 +185,42 @@ pub struct Decision {
     /// The ELs did not all say the same thing (different statuses, or statuses and errors, or
     /// different errors). Timeouts alone are not a disagreement.
     pub disagreement: bool,
+    /// Who dissented ([`dissent`]): positions of the answers whose status differs from the most
+    /// common one. Empty unless there is a disagreement.
+    pub dissent: Vec<usize>,
+}
+
+/// The positions of the answers that dissent: when the answers disagree, every status whose
+/// category is not the most common category among the statuses (on a tie, the earliest of
+/// VALID, INVALID, SYNCING, ACCEPTED). Errors and missing answers are never dissent.
+pub fn dissent<'a>(
+    kind: Kind,
+    answers: impl Iterator<Item = Answer<'a>> + Clone,
+    disagreement: bool,
+) -> Vec<usize> {
+    if !disagreement {
+        return Vec::new();
+    }
+    let categories = answers.map(|a| match a {
+        Answer::Status { status, .. } => Some(category(kind, status)),
+        _ => None,
+    });
+    let count = |c: Status| categories.clone().filter(|s| *s == Some(c)).count();
+    let most_common = [
+        Status::Valid,
+        Status::Invalid,
+        Status::Syncing,
+        Status::Accepted,
+    ]
+    .into_iter()
+    .map(|c| (c, count(c)))
+    .filter(|(_, n)| *n > 0)
+    .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
+    .map(|(c, _)| c);
+    categories
+        .enumerate()
+        .filter_map(|(i, s)| (s.is_some() && s != most_common).then_some(i))
+        .collect()
 }
 
 /// Counting category of a status under rule 2.
@@ -264,6 +300,9 @@ pub fn decide_ballots(kind: Kind, ballots: &[Ballot<'_>], rules: &Rules) -> Deci
     if set_aside > 0 && d.tally.votes() + d.tally.errors > 0 {
         d.disagreement = true;
     }
+    // Dissent among all the answers, set-aside ones too: a catching-up node's SYNCING among
+    // VALIDs is still a different answer.
+    d.dissent = dissent(kind, ballots.iter().map(|b| b.answer), d.disagreement);
     let min_valid = rules.min_valid.max(1);
     match d.outcome {
         Outcome::Follow {
@@ -323,6 +362,7 @@ pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
         reason,
         tally,
         disagreement,
+        dissent: dissent(kind, answers.iter().copied(), disagreement),
     };
 
     if n == 0 {
@@ -409,6 +449,19 @@ fn most_common_invalid(kind: Kind, answers: &[Answer<'_>]) -> usize {
         best.1
     }
 }
+
+/// A PayloadStatus a voter's answer carried, as the proxy received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub node: &'a str,
+    /// The block the call was about (lower-case hex), when known.
+    pub block: Option<&'a str>,
+    pub status: Status,
+    /// Arrived after the CL got its answer.
+    pub late: bool,
+}
+
+pub type SeenFn = fn(&Seen<'_>);
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
+
 use crate::health::Voter;
 
 /// The spot check of one node during one call.
@@ -79,14 +81,15 @@ pub struct Plan {
     pub wake: Instant,
 }
 
-/// The plan at `now` for a call started at `started` that must be answered by `answer_by`.
+/// The plan at `now` for a call started at `started` that must be answered by `deadline`.
 pub fn plan(
     now: Instant,
     started: Instant,
-    answer_by: Instant,
+    deadline: Deadline,
     nodes: &[Waiting],
     policy: &Policy,
 ) -> Plan {
+    let answer_by = deadline.instant();
     let done = |wake| Plan {
         decide: true,
         check: Vec::new(),
@@ -170,7 +173,7 @@ mod tests {
             answered(Voter::Healthy, t0 + ms(5)),
             answered(Voter::Lagging, t0 + ms(6)),
         ];
-        let p = plan(t0 + ms(6), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(t0 + ms(6), t0, Deadline::at(t0 + ms(7500)), &nodes, &POLICY);
         assert!(p.decide);
     }
 
@@ -182,11 +185,26 @@ mod tests {
             answered(Voter::Healthy, t0 + ms(20)),
             Waiting::new(Voter::Lagging),
         ];
-        let p = plan(t0 + ms(20), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(20),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert!(!p.decide);
         assert!(p.check.is_empty(), "lagging nodes are not checked");
         assert_eq!(p.wake, t0 + ms(320));
-        assert!(plan(t0 + ms(320), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(
+            plan(
+                t0 + ms(320),
+                t0,
+                Deadline::at(t0 + ms(7500)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -199,10 +217,25 @@ mod tests {
             },
             Waiting::new(Voter::Down),
         ];
-        let p = plan(t0 + ms(5000), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(5000),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert!(!p.decide);
         assert_eq!(p.wake, t0 + ms(7500));
-        assert!(plan(t0 + ms(7500), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(
+            plan(
+                t0 + ms(7500),
+                t0,
+                Deadline::at(t0 + ms(7500)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -212,12 +245,30 @@ mod tests {
             answered(Voter::Healthy, t0 + ms(10)),
             Waiting::new(Voter::Healthy),
         ];
-        let p = plan(t0 + ms(10), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(10),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert_eq!((p.decide, p.wake), (false, t0 + ms(310)));
-        let p = plan(t0 + ms(310), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(310),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert_eq!(p.check, vec![1]);
         nodes[1].check = Check::Running;
-        let p = plan(t0 + ms(310), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(310),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert!(!p.decide && p.check.is_empty());
         assert_eq!(
             p.wake,
@@ -226,17 +277,41 @@ mod tests {
         );
         // Passed: awaited in full.
         nodes[1].check = Check::Passed;
-        assert!(!plan(t0 + ms(3000), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(
+            !plan(
+                t0 + ms(3000),
+                t0,
+                Deadline::at(t0 + ms(7500)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
         // Failed: the grace after the others has long passed.
         nodes[1].check = Check::Failed;
-        assert!(plan(t0 + ms(1060), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(
+            plan(
+                t0 + ms(1060),
+                t0,
+                Deadline::at(t0 + ms(7500)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn nobody_answering_is_checked_from_the_start() {
         let t0 = Instant::now();
         let nodes = [Waiting::new(Voter::Healthy), Waiting::new(Voter::Healthy)];
-        let p = plan(t0 + ms(300), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(300),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert_eq!(p.check, vec![0, 1]);
     }
 
@@ -244,9 +319,18 @@ mod tests {
     async fn only_lagging_nodes_get_the_grace_from_the_start() {
         let t0 = Instant::now();
         let nodes = [Waiting::new(Voter::Lagging), Waiting::new(Voter::Down)];
-        let p = plan(t0, t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(t0, t0, Deadline::at(t0 + ms(7500)), &nodes, &POLICY);
         assert_eq!((p.decide, p.wake), (false, t0 + ms(300)));
-        assert!(plan(t0 + ms(300), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(
+            plan(
+                t0 + ms(300),
+                t0,
+                Deadline::at(t0 + ms(7500)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -259,7 +343,13 @@ mod tests {
                 ..Waiting::new(Voter::Lagging)
             },
         ];
-        let p = plan(t0 + ms(10), t0, t0 + ms(7500), &nodes, &POLICY);
+        let p = plan(
+            t0 + ms(10),
+            t0,
+            Deadline::at(t0 + ms(7500)),
+            &nodes,
+            &POLICY,
+        );
         assert_eq!(p.wake, t0 + ms(60));
     }
 
@@ -267,12 +357,21 @@ mod tests {
     async fn a_down_node_is_awaited_only_while_the_healthy_ones_are() {
         let t0 = Instant::now();
         let mut nodes = [Waiting::new(Voter::Healthy), Waiting::new(Voter::Down)];
-        assert!(!plan(t0 + ms(5), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(!plan(t0 + ms(5), t0, Deadline::at(t0 + ms(7500)), &nodes, &POLICY).decide);
         nodes[0].answered_at = Some(t0 + ms(20));
-        assert!(plan(t0 + ms(20), t0, t0 + ms(7500), &nodes, &POLICY).decide);
+        assert!(
+            plan(
+                t0 + ms(20),
+                t0,
+                Deadline::at(t0 + ms(7500)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
         // Every node down: answered at once.
         let all_down = [Waiting::new(Voter::Down), Waiting::new(Voter::Down)];
-        assert!(plan(t0, t0, t0 + ms(7500), &all_down, &POLICY).decide);
+        assert!(plan(t0, t0, Deadline::at(t0 + ms(7500)), &all_down, &POLICY).decide);
     }
 
     #[tokio::test(start_paused = true)]
@@ -282,7 +381,16 @@ mod tests {
             check: Check::Passed,
             ..Waiting::new(Voter::Healthy)
         }];
-        assert!(plan(t0 + ms(900), t0, t0 + ms(900), &nodes, &POLICY).decide);
+        assert!(
+            plan(
+                t0 + ms(900),
+                t0,
+                Deadline::at(t0 + ms(900)),
+                &nodes,
+                &POLICY
+            )
+            .decide
+        );
     }
 
     /// Over many random situations: the plan never waits past `answer_by`, never waits for a
@@ -309,7 +417,7 @@ mod tests {
                     grace_cap: ms(rng.gen_range(50..2000)),
                 })
                 .collect();
-            let p = plan(now, t0, answer_by, &nodes, &POLICY);
+            let p = plan(now, t0, Deadline::at(answer_by), &nodes, &POLICY);
             if !p.decide {
                 assert!(
                     p.wake > now || !p.check.is_empty(),

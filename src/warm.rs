@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::node::{Node, VotedCall};
 use crate::vote::{Kind, Status};
 
@@ -142,7 +143,7 @@ pub async fn catch_up<N: Network>(node: Arc<Node<N>>, recent: Arc<Recent>, why: 
         }
         let mut out = Outcome::default();
         for r in &payloads {
-            let deadline = Instant::now() + node.timeout;
+            let deadline = Deadline::at(Instant::now() + node.timeout);
             let reply = node.enqueue(r.body.clone(), deadline, r.call.clone()).await;
             out.replayed += 1;
             if let Ok(reply) = reply {
@@ -151,7 +152,7 @@ pub async fn catch_up<N: Network>(node: Arc<Node<N>>, recent: Arc<Recent>, why: 
         }
         if let Some(f) = fcu {
             if let Some(body) = without_attributes(&f.body) {
-                let deadline = Instant::now() + node.timeout;
+                let deadline = Deadline::at(Instant::now() + node.timeout);
                 if let Ok(reply) = node.enqueue(body, deadline, f.call.clone()).await {
                     out.head = reply.parsed.status();
                 }

@@ -129,7 +129,7 @@ fn primary(proxy: &Running<TokioNet>) -> String {
     proxy
         .proxy
         .nodes
-        .primary()
+        .update_primary()
         .map(|n| n.url().to_owned())
         .unwrap_or_default()
 }

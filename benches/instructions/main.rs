@@ -77,6 +77,7 @@ impl Harness {
                 .expect("listener");
             tokio::spawn(server::serve(
                 proxy.clone(),
+                server::Front::new(&proxy.settings, secret.clone()),
                 listener,
                 std::future::pending(),
             ));

@@ -32,7 +32,7 @@ pub struct SeenEvent {
 }
 
 /// The proxy's `seen` hook: records every status a voter's answer carried.
-pub fn seen(s: &executionbackup::fanout::Seen<'_>) {
+pub fn seen(s: &executionbackup::vote::Seen<'_>) {
     let el = s
         .node
         .trim_start_matches("http://")

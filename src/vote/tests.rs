@@ -160,6 +160,7 @@ fn invariants_hold_for_every_sequence() {
                 let invalid = count(&|s| matches!(s, Status::Invalid | Status::InvalidBlockHash));
                 let votes = count(&|_| true);
                 let ctx = format!("{kind:?} {majority} {seq:?} -> {d:?}");
+                check_dissent(kind, &a, &d, &ctx);
                 match d.outcome {
                     Outcome::Follow { status, index } => {
                         // Never VALID or ACCEPTED when any EL said INVALID.
@@ -200,6 +201,62 @@ fn invariants_hold_for_every_sequence() {
                 assert_eq!(d.reason, d2.reason, "{ctx}");
             }
         }
+    }
+}
+
+/// Dissent is part of the decision: in a disagreement, exactly the statuses outside one most
+/// common category (so one INVALID among VALIDs, or one VALID among INVALIDs, is always named);
+/// never an error or a missing answer; nobody without a disagreement.
+fn check_dissent(kind: Kind, answers: &[Answer<'_>], d: &Decision, ctx: &str) {
+    let cats: Vec<Option<Status>> = answers
+        .iter()
+        .map(|a| match a {
+            Answer::Status { status, .. } => Some(category(kind, *status)),
+            _ => None,
+        })
+        .collect();
+    let count = |c: Status| cats.iter().filter(|s| **s == Some(c)).count();
+    let distinct = [
+        Status::Valid,
+        Status::Invalid,
+        Status::Syncing,
+        Status::Accepted,
+    ]
+    .into_iter()
+    .filter(|c| count(*c) > 0)
+    .count();
+    if !d.disagreement || distinct <= 1 {
+        assert!(d.dissent.is_empty(), "{ctx}: dissent without two statuses");
+        return;
+    }
+    assert!(
+        !d.dissent.is_empty(),
+        "{ctx}: two statuses and nobody dissents"
+    );
+    for &i in &d.dissent {
+        assert!(
+            cats[i].is_some(),
+            "{ctx}: an error or no answer named as dissent"
+        );
+    }
+    let agreed: Vec<Status> = (0..cats.len())
+        .filter(|i| !d.dissent.contains(i))
+        .filter_map(|i| cats[i])
+        .collect();
+    let Some(&majority) = agreed.first() else {
+        panic!("{ctx}: everyone dissents");
+    };
+    assert!(
+        agreed.iter().all(|s| *s == majority),
+        "{ctx}: two categories agreed"
+    );
+    for &i in &d.dissent {
+        let dissenting = cats[i].unwrap_or(majority);
+        assert_ne!(dissenting, majority, "{ctx}");
+        assert!(
+            count(majority) >= count(dissenting),
+            "{ctx}: the agreed one is not the most common"
+        );
     }
 }
 
@@ -433,6 +490,8 @@ fn check_ballots(kind: Kind, rules: &Rules, seq: &[(usize, bool)]) {
     let b = ballots(seq);
     let d = decide_ballots(kind, &b, rules);
     let ctx = format!("{kind:?} {rules:?} {seq:?} -> {d:?}");
+    let given: Vec<Answer<'_>> = b.iter().map(|b| b.answer).collect();
+    check_dissent(kind, &given, &d, &ctx);
     let status = |i: usize| match OUTCOMES[i].1 {
         Answer::Status { status, .. } => Some(category(kind, status)),
         _ => None,
