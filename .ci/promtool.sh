@@ -4,7 +4,9 @@
 #   1. contrib/prometheus/alerts.yml: `promtool check rules`;
 #   2. contrib/prometheus/alerts.test.yml: `promtool test rules` (sample series, expected alerts);
 #   3. `promtool check metrics` on a live scrape of the daemon's Prometheus port, with two mock
-#      execution clients behind it and a few calls through it (binaries from `cargo test`).
+#      execution clients behind it and a few calls through it (binaries from `cargo test`), in
+#      the text format (no Accept header); and the OpenMetrics scrape Prometheus asks for: its
+#      content type, `# EOF`, the same samples.
 # The test that every metric the dashboard and the rules use is exported is
 # tests/it/dashboards_use_exported_metrics.rs (in `cargo test`).
 set -euo pipefail
@@ -71,7 +73,9 @@ for method in eth_chainId eth_blockNumber admin_nodeInfo; do
         -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$method\",\"params\":[]}" "http://$engine/"
 done
 curl -s -o /dev/null -d '{}' "http://$engine/" # refused: no token
-curl -sf "http://$prom/metrics" >"$TMP/scrape.txt"
+curl -sf -D "$TMP/text.headers" "http://$prom/metrics" >"$TMP/scrape.txt"
+grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/text.headers" ||
+    die "the scrape without Accept is not the text format: $(cat "$TMP/text.headers")"
 grep -q '^eb_build_info{' "$TMP/scrape.txt" || die "no eb_build_info in the scrape"
 grep -q 'eb_node_state{node="el-1",state="alive"}' "$TMP/scrape.txt" || die "no #name= label in the scrape"
 # promtool prints lint findings and exits non-zero on any.
@@ -80,3 +84,16 @@ promtool check metrics <"$TMP/scrape.txt" || {
     die "promtool check metrics"
 }
 echo "   ok: promtool check metrics on a live scrape ($(grep -c '^# TYPE' "$TMP/scrape.txt") metrics)"
+# What Prometheus itself asks for: OpenMetrics (promtool only lints the text format, so this one
+# is checked for its framing, and for the same samples as the text format's).
+curl -sf -D "$TMP/om.headers" \
+    -H 'Accept: application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2' \
+    "http://$prom/metrics" >"$TMP/scrape.om"
+grep -qi '^content-type: application/openmetrics-text; version=1.0.0' "$TMP/om.headers" ||
+    die "Prometheus' Accept did not get OpenMetrics: $(cat "$TMP/om.headers")"
+[[ $(tail -n 1 "$TMP/scrape.om") == '# EOF' ]] || die "the OpenMetrics scrape does not end with # EOF"
+grep -q '^# TYPE eb_requests counter$' "$TMP/scrape.om" || die "OpenMetrics: no counter family eb_requests"
+samples() { grep -v -e '^#' -e '^process_' "$1" | sort; }
+diff <(samples "$TMP/scrape.txt") <(samples "$TMP/scrape.om") ||
+    die "the OpenMetrics and text scrapes differ in their samples"
+echo "   ok: OpenMetrics for Prometheus' Accept ($(grep -c '^# TYPE' "$TMP/scrape.om") metrics, # EOF)"

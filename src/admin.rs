@@ -11,12 +11,15 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use eb_transport::Network;
-use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use http::{Response, StatusCode};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, NodeSpec};
 use crate::health::NodeState;
 use crate::http::{json, json_error, HttpResponse};
+use crate::metrics::Format;
 use crate::probe;
 use crate::proxy::Proxy;
 
@@ -57,14 +60,11 @@ pub fn report<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> Metric
             .update_primary()
             .map(|n| n.url().to_owned())
             .unwrap_or_default(),
-        ready_to_build_nodes: {
-            let ready = proxy.metrics.ready_nodes();
-            nodes
-                .iter()
-                .filter(|n| ready.iter().any(|label| label == n.label()))
-                .map(|n| n.url().to_owned())
-                .collect()
-        },
+        ready_to_build_nodes: nodes
+            .iter()
+            .filter(|n| n.metrics().ready())
+            .map(|n| n.url().to_owned())
+            .collect(),
         node_names: BTreeMap::new(),
         recheck_time,
     };
@@ -90,8 +90,13 @@ fn report_response<N: Network>(proxy: &Proxy<N>, recheck_time: Option<u64>) -> H
     json(StatusCode::OK, Bytes::from(body))
 }
 
-/// The Prometheus text exposition.
+/// The Prometheus exposition in the classic text format.
 pub fn prometheus<N: Network>(proxy: &Proxy<N>) -> String {
+    prometheus_as(proxy, Format::Text)
+}
+
+/// The Prometheus exposition in `format` (see [`crate::metrics::Format`]).
+pub fn prometheus_as<N: Network>(proxy: &Proxy<N>, format: Format) -> String {
     let primary = proxy.nodes.update_primary();
     let nodes: Vec<(String, NodeState)> = proxy
         .nodes
@@ -101,7 +106,17 @@ pub fn prometheus<N: Network>(proxy: &Proxy<N>) -> String {
         .collect();
     proxy
         .metrics
-        .render(&nodes, primary.as_ref().map(|n| n.label()))
+        .render_as(&nodes, primary.as_ref().map(|n| n.label()), format)
+}
+
+/// `GET /metrics` on the Prometheus port: OpenMetrics for a scraper that asks for it (as
+/// Prometheus does), the classic text format otherwise.
+pub fn prometheus_response<N: Network>(proxy: &Proxy<N>, accept: Option<&str>) -> HttpResponse {
+    let format = Format::negotiate(accept);
+    Response::builder()
+        .header(CONTENT_TYPE, format.content_type())
+        .body(Full::new(Bytes::from(prometheus_as(proxy, format))))
+        .unwrap_or_default()
 }
 
 pub fn metrics_report<N: Network>(proxy: &Proxy<N>) -> HttpResponse {

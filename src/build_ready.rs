@@ -7,18 +7,17 @@ use std::sync::Arc;
 
 use eb_transport::Network;
 
-use crate::metrics::Metrics;
 use crate::node::Node;
 
 /// Records which of `nodes` can build on `head`; returns how many can.
-pub fn note<N: Network>(metrics: &Metrics, head: &str, nodes: &[Arc<Node<N>>]) -> usize {
+pub fn note<N: Network>(head: &str, nodes: &[Arc<Node<N>>]) -> usize {
     let mut ready = 0;
     let mut voters = 0;
     for node in nodes.iter().filter(|n| !n.do_not_use()) {
         voters += 1;
         let can = node.health.knows_valid(head);
         ready += usize::from(can);
-        metrics.set_ready(node.label(), can);
+        node.metrics().set_ready(can);
     }
     if voters > 1 && ready <= 1 {
         let not_ready: Vec<&str> = nodes

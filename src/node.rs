@@ -31,7 +31,7 @@ use crate::deadline::Deadline;
 use crate::client_id::ClientId;
 use crate::config::{NodeConfig, NodeSpec};
 use crate::health::{EngineEvent, Health};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NodeMetrics};
 use crate::reply::{self, Parsed};
 use crate::upstream::{Upstream, UpstreamError};
 use crate::vote::{Kind, Status};
@@ -86,6 +86,8 @@ pub struct Node<N: Network> {
     pub upstream: Arc<Upstream<N>>,
     pub health: Arc<Health>,
     metrics: Arc<Metrics>,
+    /// This node's own counters and histogram, resolved once.
+    stats: NodeMetrics,
     /// Test-only: the old model, where a failed read also marks the node down for votes.
     legacy: bool,
     /// The kind of voted call the lane is waiting on the EL for (0: none, 1: newPayload,
@@ -136,6 +138,7 @@ impl<N: Network> Node<N> {
         let in_flight = Arc::new(Semaphore::new(max_in_flight));
         let health = Arc::new(Health::new());
         let busy = Arc::new(AtomicU8::new(0));
+        let stats = metrics.node(config.spec.label());
         tokio::spawn(serve_lane(
             LaneCtx {
                 label: config.spec.label().to_owned(),
@@ -143,6 +146,7 @@ impl<N: Network> Node<N> {
                 upstream: upstream.clone(),
                 health: health.clone(),
                 metrics: metrics.clone(),
+                stats: stats.clone(),
                 in_flight: in_flight.clone(),
                 busy: busy.clone(),
             },
@@ -153,6 +157,7 @@ impl<N: Network> Node<N> {
             timeout: config.timeout,
             health,
             metrics,
+            stats,
             legacy,
             busy,
             spec: config.spec,
@@ -188,6 +193,11 @@ impl<N: Network> Node<N> {
     /// How logs and metrics call this node: its `#name=`, else its URL.
     pub fn label(&self) -> &str {
         self.spec.label()
+    }
+
+    /// This node's counters and histogram (`eb_node_*`, `eb_vote_waits_total`, ...).
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.stats
     }
 
     pub fn do_not_use(&self) -> bool {
@@ -261,12 +271,12 @@ impl<N: Network> Node<N> {
             Ok(_) => {
                 let latency = started.elapsed();
                 self.health.record_latency(latency);
-                self.metrics.latency(self.label(), latency);
+                self.stats.latency(latency);
                 self.health.set_reads(self.label(), true, "answered a read");
             }
             Err(e) if e.is_unreachable() => {
                 if matches!(e, UpstreamError::Timeout) {
-                    self.metrics.timeout(self.label());
+                    self.stats.timeout();
                 } else {
                     self.upstream.clear_pool();
                 }
@@ -310,6 +320,7 @@ struct LaneCtx<N: Network> {
     upstream: Arc<Upstream<N>>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    stats: NodeMetrics,
     in_flight: Arc<Semaphore>,
     busy: Arc<AtomicU8>,
 }
@@ -362,7 +373,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
     let (event, parsed) = match result {
         Ok(body) => {
             ctx.health.record_latency(latency);
-            ctx.metrics.latency(&ctx.label, latency);
+            ctx.stats.latency(latency);
             let parsed = reply::parse_voted(call.kind, &body, &call.id, call.block_hash.as_deref());
             if let (Some(Status::Valid), Some(block)) = (parsed.status(), &call.block_hash) {
                 ctx.health.answered_valid(block);
@@ -390,7 +401,7 @@ async fn serve_job<N: Network>(ctx: &LaneCtx<N>, job: &Job) -> LaneReply {
         Err(e) => {
             let event = match &e {
                 UpstreamError::Timeout => {
-                    ctx.metrics.timeout(&ctx.label);
+                    ctx.stats.timeout();
                     Some(EngineEvent::MissedDeadline(call.kind))
                 }
                 UpstreamError::Connect(_) => {

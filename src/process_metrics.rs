@@ -1,7 +1,12 @@
 //! The standard `process_*` metrics, read from `/proc/self` on Linux (elsewhere none): CPU
 //! time, resident and virtual memory, open and allowed file descriptors, start time.
 
-use std::fmt::Write as _;
+use std::fmt;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 
 /// What `/proc/self` says about this process.
 #[derive(Debug, Default, PartialEq)]
@@ -87,52 +92,60 @@ pub fn parse_max_fds(limits: &str) -> Option<u64> {
         .ok()
 }
 
-/// Appends the `process_*` metrics to a text exposition.
-pub fn render(out: &mut String) {
-    let Some(p) = read() else { return };
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let _ = writeln!(out, "{name} {value}");
-    };
-    metric(
-        "process_cpu_seconds_total",
-        "counter",
-        "User and system CPU time spent, in seconds.",
-        p.cpu_seconds.to_string(),
-    );
-    metric(
-        "process_resident_memory_bytes",
-        "gauge",
-        "Resident memory size in bytes.",
-        p.resident_bytes.to_string(),
-    );
-    metric(
-        "process_virtual_memory_bytes",
-        "gauge",
-        "Virtual memory size in bytes.",
-        p.virtual_bytes.to_string(),
-    );
-    metric(
-        "process_start_time_seconds",
-        "gauge",
-        "Start time of the process since the Unix epoch, in seconds.",
-        p.start_time_seconds.to_string(),
-    );
-    metric(
-        "process_open_fds",
-        "gauge",
-        "Open file descriptors.",
-        p.open_fds.to_string(),
-    );
-    if let Some(max) = p.max_fds {
-        metric(
-            "process_max_fds",
-            "gauge",
-            "The soft limit on open file descriptors.",
-            max.to_string(),
-        );
+/// Writes the `process_*` metrics (read now) into an exposition.
+pub fn encode(encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+    let Some(p) = read() else { return Ok(()) };
+    fn gauge(
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl EncodeGaugeValue + fmt::Debug + Send + Sync + 'static,
+    ) -> Result<(), fmt::Error> {
+        let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(value).encode(metric)
     }
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    // Named without the `_total` the encoding gives a counter's sample.
+    let cpu = encoder.encode_descriptor(
+        "process_cpu_seconds",
+        "User and system CPU time spent, in seconds.",
+        None,
+        MetricType::Counter,
+    )?;
+    ConstCounter::new(p.cpu_seconds).encode(cpu)?;
+    gauge(
+        encoder,
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        int(p.resident_bytes),
+    )?;
+    gauge(
+        encoder,
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        int(p.virtual_bytes),
+    )?;
+    gauge(
+        encoder,
+        "process_start_time_seconds",
+        "Start time of the process since the Unix epoch, in seconds.",
+        p.start_time_seconds,
+    )?;
+    gauge(
+        encoder,
+        "process_open_fds",
+        "Open file descriptors.",
+        int(p.open_fds),
+    )?;
+    if let Some(max) = p.max_fds {
+        gauge(
+            encoder,
+            "process_max_fds",
+            "The soft limit on open file descriptors.",
+            int(max),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
 //! Requests the front refused before they reached the proxy: counted by reason
-//! (`eb_refused_requests_total{reason}`) and logged at WARN with the reason and the peer's
+//! (`eb_refused_requests_total{reason}`, registered by [`crate::metrics::Metrics`]) and logged at WARN with the reason and the peer's
 //! address, at most once per reason every [`LOG_EVERY`] (the line says how many were not
 //! logged in between).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use eb_transport::JwtError;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use tokio::time::Instant;
 
 /// At most one log line per reason this often.
@@ -112,18 +114,47 @@ struct LastLog {
     suppressed: u64,
 }
 
+/// The label set of `eb_refused_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    reason: &'static str,
+}
+
 /// Counts and rate-limited log lines, per reason.
-#[derive(Default)]
 pub struct Refusals {
-    counts: [AtomicU64; Reason::ALL.len()],
+    family: Family<ReasonLabel, Counter>,
+    /// Each reason's series, resolved at the start (every reason shows, zeros included, so a
+    /// rate can be taken from the start).
+    counts: [Counter; Reason::ALL.len()],
     logs: [Mutex<LastLog>; Reason::ALL.len()],
 }
 
+impl Default for Refusals {
+    fn default() -> Self {
+        let family = Family::<ReasonLabel, Counter>::default();
+        let counts = Reason::ALL.map(|r| {
+            family
+                .get_or_create(&ReasonLabel { reason: r.as_str() })
+                .clone()
+        });
+        Self {
+            family,
+            counts,
+            logs: Default::default(),
+        }
+    }
+}
+
 impl Refusals {
+    /// The family, to register.
+    pub fn family(&self) -> Family<ReasonLabel, Counter> {
+        self.family.clone()
+    }
+
     /// Counts one refusal; logs it unless this reason was logged within [`LOG_EVERY`].
     pub fn refused(&self, reason: Reason, peer: SocketAddr, detail: &str) {
         let i = reason as usize;
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.counts[i].inc();
         let now = Instant::now();
         let mut last = self.logs[i].lock().unwrap_or_else(|p| p.into_inner());
         if last
@@ -148,16 +179,11 @@ impl Refusals {
 
     /// Counts one refusal that its caller logs itself.
     pub fn count_only(&self, reason: Reason) {
-        self.counts[reason as usize].fetch_add(1, Ordering::Relaxed);
+        self.counts[reason as usize].inc();
     }
 
     pub fn count(&self, reason: Reason) -> u64 {
-        self.counts[reason as usize].load(Ordering::Relaxed)
-    }
-
-    /// Every reason with its count (zeros included, so a rate can be taken from the start).
-    pub fn counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        Reason::ALL.iter().map(|r| (r.as_str(), self.count(*r)))
+        self.counts[reason as usize].get()
     }
 }
 

@@ -18,30 +18,73 @@ pub fn route(method: &str) -> Route {
     }
 }
 
+/// The methods outside the Engine API counted under their own name.
+const KNOWN: &[&str] = &[
+    "eth_blockNumber",
+    "eth_call",
+    "eth_chainId",
+    "eth_getCode",
+    "eth_getBlockByHash",
+    "eth_getBlockByNumber",
+    "eth_getLogs",
+    "eth_sendRawTransaction",
+    "eth_syncing",
+];
+
+/// A method's bounded metric label, as its place in one list: the method table's names, then
+/// [`KNOWN`], then `other`, then `invalid` (a request that is not a call). Metrics index fixed
+/// tables of counters with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodLabel(usize);
+
+impl MethodLabel {
+    /// Any method outside the known list.
+    pub const OTHER: Self = Self(crate::methods::TABLE.len() + KNOWN.len());
+    /// Not a call at all (unparseable, not JSON-RPC 2.0).
+    pub const INVALID: Self = Self(crate::methods::TABLE.len() + KNOWN.len() + 1);
+    /// How many labels there are.
+    pub const COUNT: usize = crate::methods::TABLE.len() + KNOWN.len() + 2;
+
+    /// The label of `method`.
+    pub fn of(method: &str) -> Self {
+        if method.starts_with("engine_") {
+            return crate::methods::TABLE
+                .iter()
+                .position(|m| m.name == method)
+                .map_or(Self::OTHER, Self);
+        }
+        KNOWN
+            .iter()
+            .position(|m| *m == method)
+            .map_or(Self::OTHER, |i| Self(crate::methods::TABLE.len() + i))
+    }
+
+    /// The label whose text is `label`.
+    pub fn from_label(label: &str) -> Option<Self> {
+        (0..Self::COUNT).map(Self).find(|l| l.as_str() == label)
+    }
+
+    /// Its place in the list, below [`MethodLabel::COUNT`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+
+    pub fn as_str(self) -> &'static str {
+        let table = crate::methods::TABLE;
+        if let Some(m) = table.get(self.0) {
+            return m.name;
+        }
+        match KNOWN.get(self.0 - table.len()) {
+            Some(name) => name,
+            None if self == Self::INVALID => "invalid",
+            None => "other",
+        }
+    }
+}
+
 /// A bounded label for metrics: known methods by name, anything else as `other`.
 pub fn metric_label(method: &str) -> &'static str {
-    if method.starts_with("engine_") {
-        return crate::methods::TABLE
-            .iter()
-            .find(|m| m.name == method)
-            .map_or("other", |m| m.name);
-    }
-    const KNOWN: &[&str] = &[
-        "eth_blockNumber",
-        "eth_call",
-        "eth_chainId",
-        "eth_getCode",
-        "eth_getBlockByHash",
-        "eth_getBlockByNumber",
-        "eth_getLogs",
-        "eth_sendRawTransaction",
-        "eth_syncing",
-    ];
-    KNOWN
-        .iter()
-        .find(|m| **m == method)
-        .copied()
-        .unwrap_or("other")
+    MethodLabel::of(method).as_str()
 }
 
 #[cfg(test)]
@@ -112,5 +155,13 @@ mod tests {
         assert_eq!(metric_label("eth_chainId"), "eth_chainId");
         assert_eq!(metric_label("engine_newPayloadV9"), "other");
         assert_eq!(metric_label("x".repeat(1000).as_str()), "other");
+        assert_eq!(MethodLabel::INVALID.as_str(), "invalid");
+        for i in 0..MethodLabel::COUNT {
+            let label = MethodLabel(i);
+            assert_eq!(MethodLabel::from_label(label.as_str()), Some(label));
+            if label != MethodLabel::INVALID {
+                assert_eq!(MethodLabel::of(label.as_str()), label, "{}", label.as_str());
+            }
+        }
     }
 }

@@ -75,7 +75,7 @@ pub(super) async fn collect<N: Network>(late: Late<N>) {
             }
             let category = kind.category(status);
             let agrees = decided.map(|d| kind.category(d)) == Some(category);
-            metrics.late_answer(node.label(), agrees);
+            node.metrics().late_answer(agrees);
             if !agrees {
                 tracing::warn!(
                     node = node.label(),

@@ -17,7 +17,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::merge;
 use crate::proxy::Proxy;
-use crate::routing::{metric_label, route, Route};
+use crate::routing::{route, MethodLabel, Route};
 use crate::rpc::{self, Call, Incoming, Item, RpcError};
 use crate::vote::Kind;
 
@@ -68,7 +68,7 @@ pub async fn answer<N: Network>(core: &Proxy<N>, body: &Bytes, max_batch: usize)
     match rpc::parse(body, max_batch) {
         Ok(incoming) => handle(core, incoming).await,
         Err(error) => {
-            core.metrics.request("invalid", Some(error.code));
+            core.metrics.request(MethodLabel::INVALID, Some(error.code));
             Some(rpc::error_response(b"null", &error))
         }
     }
@@ -93,7 +93,7 @@ pub async fn handle<N: Network>(core: &Proxy<N>, incoming: Incoming) -> Option<B
 async fn item<N: Network>(core: &Proxy<N>, item: Item) -> Option<Bytes> {
     match item {
         Item::Invalid { id, error } => {
-            core.metrics.request("invalid", Some(error.code));
+            core.metrics.request(MethodLabel::INVALID, Some(error.code));
             Some(rpc::error_response(
                 id.as_deref().unwrap_or(b"null"),
                 &error,
@@ -102,7 +102,7 @@ async fn item<N: Network>(core: &Proxy<N>, item: Item) -> Option<Bytes> {
         Item::Call(call) => {
             let out = self::call(core, &call).await;
             core.metrics
-                .request(metric_label(&call.method), out.error_code());
+                .request(MethodLabel::of(&call.method), out.error_code());
             core.metrics.answered_at(core.clock.unix_seconds());
             call.id.as_ref()?;
             Some(match out {

@@ -75,7 +75,7 @@ pub async fn voted<N: Network>(core: &Proxy<N>, call: &Call, kind: Kind) -> Out 
     let block_hash = block_hash::of(call);
     if kind == Kind::ForkchoiceUpdated && call.has_second_param() {
         if let Some(head) = block_hash.as_deref() {
-            crate::build_ready::note(&core.metrics, head, &targets);
+            crate::build_ready::note(head, &targets);
         }
     }
     let seq = core.voted_seq.fetch_add(1, Ordering::AcqRel) + 1;
@@ -189,7 +189,7 @@ pub async fn voted<N: Network>(core: &Proxy<N>, call: &Call, kind: Kind) -> Out 
             (None, _) if w.voter != crate::health::Voter::Healthy => "grace",
             (None, _) => "cl_deadline",
         };
-        core.metrics.wait_ended(v.node.label(), how);
+        v.node.metrics().wait_ended(how);
     }
     let decision = decide(core, call, kind, block_hash.as_deref(), &voters);
     let out = answer(core, call, kind, &decision, &voters);
@@ -289,8 +289,7 @@ fn decide<N: Network>(
         Outcome::Syncing => "SYNCING",
         Outcome::Error { .. } => "error",
     };
-    core.metrics
-        .vote(kind.label(), status_label, decision.reason.as_str());
+    core.metrics.vote(kind, status_label, decision.reason);
     if status_label == "VALID" {
         core.metrics.valid_at(core.clock.unix_seconds());
     }
@@ -317,7 +316,7 @@ fn decide<N: Network>(
     // Learn: who dissented (the vote says), who is behind, which INVALIDs to remember.
     let counted_valid = decision.tally.valid > 0;
     for &i in &decision.dissent {
-        core.metrics.disagreement(voters[i].node.label());
+        voters[i].node.metrics().disagreement();
     }
     for v in voters {
         let Some(status) = v.parsed().and_then(Parsed::status) else {

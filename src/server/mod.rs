@@ -190,7 +190,7 @@ pub async fn serve<N: Network>(
     }
 }
 
-/// Serves the Prometheus text exposition (`GET /metrics`) until `shutdown` resolves, under
+/// Serves the Prometheus exposition (`GET /metrics`) until `shutdown` resolves, under
 /// its own small connection budget (no connection there ever authenticates, so each is closed
 /// after the grace period, and the longest-idle makes room for a new one).
 pub async fn serve_prometheus<N: Network>(
@@ -227,10 +227,10 @@ pub async fn serve_prometheus<N: Network>(
                     let proxy = proxy.clone();
                     async move {
                         let resp = match (req.method(), req.uri().path()) {
-                            (&Method::GET, "/metrics") => Response::builder()
-                                .header(CONTENT_TYPE, "text/plain; version=0.0.4")
-                                .body(Full::new(Bytes::from(admin::prometheus(&proxy))))
-                                .unwrap_or_default(),
+                            (&Method::GET, "/metrics") => admin::prometheus_response(
+                                &proxy,
+                                req.headers().get(http::header::ACCEPT).and_then(|a| a.to_str().ok()),
+                            ),
                             (&Method::GET, "/healthz") => readiness::healthz(),
                             (&Method::GET, "/readyz") => readiness::readyz(&proxy),
                             _ => json_error(

@@ -43,6 +43,7 @@ mod node_aliases_refused;
 mod node_dies_and_returns;
 mod node_timeout;
 mod one_rust_version;
+mod openmetrics_scrape;
 mod operator_failures;
 mod payload_id_mapping;
 mod primary_selection;
