@@ -120,7 +120,7 @@ pub fn decide(
         .collect();
     d.disagreement |= answered.windows(2).any(|w| w[0] != w[1]);
     // Dissent is by node: each member's own answer against the most common one.
-    d.dissent = crate::vote::dissent(kind, ballots.iter().map(|b| b.answer), d.disagreement);
+    d.agreed = crate::vote::agreed(kind, ballots.iter().map(|b| b.answer), d.disagreement);
     d
 }
 

@@ -177,7 +177,7 @@ impl Tally {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
     pub reason: Reason,
@@ -185,42 +185,62 @@ pub struct Decision {
     /// The ELs did not all say the same thing (different statuses, or statuses and errors, or
     /// different errors). Timeouts alone are not a disagreement.
     pub disagreement: bool,
-    /// Who dissented ([`dissent`]): positions of the answers whose status differs from the most
-    /// common one. Empty unless there is a disagreement.
-    pub dissent: Vec<usize>,
+    /// In a disagreement, the most common status category among the answers (on a tie, the
+    /// earliest of VALID, INVALID, SYNCING, ACCEPTED): every status of another category dissents
+    /// ([`Decision::dissents`]). `None` without a disagreement, or without a status.
+    pub agreed: Option<Status>,
 }
 
-/// The positions of the answers that dissent: when the answers disagree, every status whose
-/// category is not the most common category among the statuses (on a tie, the earliest of
-/// VALID, INVALID, SYNCING, ACCEPTED). Errors and missing answers are never dissent.
-pub fn dissent<'a>(
-    kind: Kind,
-    answers: impl Iterator<Item = Answer<'a>> + Clone,
-    disagreement: bool,
-) -> Vec<usize> {
-    if !disagreement {
-        return Vec::new();
+impl Decision {
+    /// Whether `answer` dissented: a status outside the agreed category, in a disagreement.
+    /// Errors and missing answers never dissent.
+    pub fn dissents(&self, kind: Kind, answer: &Answer<'_>) -> bool {
+        match (self.agreed, answer) {
+            (Some(agreed), Answer::Status { status, .. }) => category(kind, *status) != agreed,
+            _ => false,
+        }
     }
-    let categories = answers.map(|a| match a {
-        Answer::Status { status, .. } => Some(category(kind, status)),
-        _ => None,
-    });
-    let count = |c: Status| categories.clone().filter(|s| *s == Some(c)).count();
-    let most_common = [
+}
+
+/// The most common category of `counts` (VALID, INVALID, SYNCING, ACCEPTED), the earliest on a
+/// tie; `None` when all are zero.
+fn most_common(counts: [usize; 4]) -> Option<Status> {
+    const ORDER: [Status; 4] = [
         Status::Valid,
         Status::Invalid,
         Status::Syncing,
         Status::Accepted,
-    ]
-    .into_iter()
-    .map(|c| (c, count(c)))
-    .filter(|(_, n)| *n > 0)
-    .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
-    .map(|(c, _)| c);
-    categories
-        .enumerate()
-        .filter_map(|(i, s)| (s.is_some() && s != most_common).then_some(i))
-        .collect()
+    ];
+    let mut best: Option<(Status, usize)> = None;
+    for (status, n) in ORDER.into_iter().zip(counts) {
+        if n > 0 && best.is_none_or(|(_, m)| n > m) {
+            best = Some((status, n));
+        }
+    }
+    best.map(|(s, _)| s)
+}
+
+/// [`Decision::agreed`] over `answers`: the most common status category when `disagreement`.
+pub fn agreed<'a>(
+    kind: Kind,
+    answers: impl Iterator<Item = Answer<'a>>,
+    disagreement: bool,
+) -> Option<Status> {
+    if !disagreement {
+        return None;
+    }
+    let mut counts = [0; 4];
+    for answer in answers {
+        if let Answer::Status { status, .. } = answer {
+            counts[match category(kind, status) {
+                Status::Valid => 0,
+                Status::Invalid => 1,
+                Status::Syncing => 2,
+                _ => 3,
+            }] += 1;
+        }
+    }
+    most_common(counts)
 }
 
 /// Counting category of a status under rule 2.
@@ -302,7 +322,9 @@ pub fn decide_ballots(kind: Kind, ballots: &[Ballot<'_>], rules: &Rules) -> Deci
     }
     // Dissent among all the answers, set-aside ones too: a catching-up node's SYNCING among
     // VALIDs is still a different answer.
-    d.dissent = dissent(kind, ballots.iter().map(|b| b.answer), d.disagreement);
+    if set_aside > 0 {
+        d.agreed = agreed(kind, ballots.iter().map(|b| b.answer), d.disagreement);
+    }
     let min_valid = rules.min_valid.max(1);
     match d.outcome {
         Outcome::Follow {
@@ -362,7 +384,11 @@ pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
         reason,
         tally,
         disagreement,
-        dissent: dissent(kind, answers.iter().copied(), disagreement),
+        agreed: if disagreement {
+            most_common([tally.valid, tally.invalid, tally.syncing, tally.accepted])
+        } else {
+            None
+        },
     };
 
     if n == 0 {

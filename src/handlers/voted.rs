@@ -315,8 +315,10 @@ fn decide<N: Network>(
 
     // Learn: who dissented (the vote says), who is behind, which INVALIDs to remember.
     let counted_valid = decision.tally.valid > 0;
-    for &i in &decision.dissent {
-        voters[i].node.metrics().disagreement();
+    for (v, b) in voters.iter().zip(&ballots) {
+        if decision.dissents(kind, &b.answer) {
+            v.node.metrics().disagreement();
+        }
     }
     for v in voters {
         let Some(status) = v.parsed().and_then(Parsed::status) else {

@@ -215,6 +215,9 @@ fn check_dissent(kind: Kind, answers: &[Answer<'_>], d: &Decision, ctx: &str) {
             _ => None,
         })
         .collect();
+    let dissent: Vec<usize> = (0..answers.len())
+        .filter(|i| d.dissents(kind, &answers[*i]))
+        .collect();
     let count = |c: Status| cats.iter().filter(|s| **s == Some(c)).count();
     let distinct = [
         Status::Valid,
@@ -226,31 +229,32 @@ fn check_dissent(kind: Kind, answers: &[Answer<'_>], d: &Decision, ctx: &str) {
     .filter(|c| count(*c) > 0)
     .count();
     if !d.disagreement || distinct <= 1 {
-        assert!(d.dissent.is_empty(), "{ctx}: dissent without two statuses");
+        assert!(dissent.is_empty(), "{ctx}: dissent without two statuses");
         return;
     }
     assert!(
-        !d.dissent.is_empty(),
+        !dissent.is_empty(),
         "{ctx}: two statuses and nobody dissents"
     );
-    for &i in &d.dissent {
+    for &i in &dissent {
         assert!(
             cats[i].is_some(),
             "{ctx}: an error or no answer named as dissent"
         );
     }
     let agreed: Vec<Status> = (0..cats.len())
-        .filter(|i| !d.dissent.contains(i))
+        .filter(|i| !dissent.contains(i))
         .filter_map(|i| cats[i])
         .collect();
     let Some(&majority) = agreed.first() else {
         panic!("{ctx}: everyone dissents");
     };
+    assert_eq!(d.agreed, Some(majority), "{ctx}");
     assert!(
         agreed.iter().all(|s| *s == majority),
         "{ctx}: two categories agreed"
     );
-    for &i in &d.dissent {
+    for &i in &dissent {
         let dissenting = cats[i].unwrap_or(majority);
         assert_ne!(dissenting, majority, "{ctx}");
         assert!(
