@@ -3,7 +3,9 @@
 //! A [`Behaviour`] is one change ("answer INVALID", "add 50 ms latency to `engine_getPayload*`",
 //! "drop dead"). Behaviours are applied to [`Settings`], the mock's complete current
 //! configuration; each kind has one slot, so setting a kind again replaces the previous value
-//! (except [`Behaviour::InvalidHash`] and [`Behaviour::Blobs`], which add to sets). The same
+//! (except [`Behaviour::InvalidHash`] and [`Behaviour::Blobs`], which add to sets, and
+//! [`Behaviour::Latency`], which has one slot per scope: the most specific scope that matches a
+//! method decides its delay). The same
 //! values travel as JSON through the control API, e.g. `{"status":"INVALID"}`,
 //! `{"latency":{"min_ms":5,"max_ms":20,"scope":"engine_newPayload"}}`, `{"hang":"*"}` (a scope of
 //! `"*"` or `null` means every method).
@@ -141,6 +143,16 @@ pub struct Latency {
     pub scope: Scope,
 }
 
+/// One entry of an `engine_getClientVersionV1` answer (`ClientVersionV1`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientVersion {
+    pub code: String,
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+}
+
 /// A JSON-RPC error answered instead of the result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,7 +193,9 @@ pub enum Behaviour {
     LatestValidHash(LatestValid),
     /// The `validationError` of INVALID answers (a default text names the rule that fired).
     ValidationError(String),
-    /// Wait before answering.
+    /// Wait before answering. One slot per scope: setting a latency replaces the one of the
+    /// same scope only, and a method waits for the latency of the most specific scope that
+    /// matches it (a longer prefix before a shorter one, any prefix before `*`).
     Latency(Latency),
     /// Read the request, never answer. When the hang is cleared, the waiting connections are
     /// closed.
@@ -205,6 +219,9 @@ pub enum Behaviour {
     BlockValue(Quantity),
     /// The list answered to `engine_exchangeCapabilities`.
     Capabilities(Vec<String>),
+    /// The entries answered to `engine_getClientVersionV1`, instead of the mock's own single
+    /// entry (an EL may report several, e.g. when it wraps another client).
+    ClientVersions(Vec<ClientVersion>),
     /// Versioned hashes whose blobs `engine_getBlobsV*` "has". Adds to a set.
     Blobs(Vec<B256>),
     /// The chain id answered to `eth_chainId`.
@@ -297,6 +314,7 @@ impl Behaviour {
             Behaviour::Flaky(_) => BehaviourKind::Flaky,
             Behaviour::BlockValue(_) => BehaviourKind::BlockValue,
             Behaviour::Capabilities(_) => BehaviourKind::Capabilities,
+            Behaviour::ClientVersions(_) => BehaviourKind::ClientVersions,
             Behaviour::Blobs(_) => BehaviourKind::Blobs,
             Behaviour::ChainId(_) => BehaviourKind::ChainId,
             Behaviour::InclusionListSatisfied(_) => BehaviourKind::InclusionListSatisfied,
@@ -329,6 +347,7 @@ pub enum BehaviourKind {
     Flaky,
     BlockValue,
     Capabilities,
+    ClientVersions,
     Blobs,
     ChainId,
     InclusionListSatisfied,
@@ -373,7 +392,8 @@ pub struct Settings {
     pub invalid_every: Option<u64>,
     pub latest_valid_hash: LatestValid,
     pub validation_error: Option<String>,
-    pub latency: Option<Latency>,
+    /// At most one latency per scope (see [`Behaviour::Latency`]).
+    pub latency: Vec<Latency>,
     pub hang: Option<Scope>,
     pub dead: bool,
     pub close_mid_response: Option<Scope>,
@@ -385,6 +405,8 @@ pub struct Settings {
     pub flaky: Option<Flaky>,
     pub block_value: Quantity,
     pub capabilities: Vec<String>,
+    /// `None`: the mock's own entry.
+    pub client_versions: Option<Vec<ClientVersion>>,
     pub blobs: BTreeSet<B256>,
     pub chain_id: u64,
     /// Answer SYNCING to a newPayload whose parent this EL does not have, as a real EL does
@@ -406,7 +428,7 @@ impl Default for Settings {
             invalid_every: None,
             latest_valid_hash: LatestValid::Parent,
             validation_error: None,
-            latency: None,
+            latency: Vec::new(),
             hang: None,
             dead: false,
             close_mid_response: None,
@@ -416,6 +438,7 @@ impl Default for Settings {
             flaky: None,
             block_value: Quantity(DEFAULT_BLOCK_VALUE),
             capabilities: ENGINE_METHODS.iter().map(|m| m.to_string()).collect(),
+            client_versions: None,
             blobs: BTreeSet::new(),
             chain_id: DEFAULT_CHAIN_ID,
             require_parent: false,
@@ -459,7 +482,10 @@ impl Settings {
             Behaviour::InvalidEvery(n) => self.invalid_every = (n > 0).then_some(n),
             Behaviour::LatestValidHash(l) => self.latest_valid_hash = l,
             Behaviour::ValidationError(e) => self.validation_error = Some(e),
-            Behaviour::Latency(l) => self.latency = Some(l),
+            Behaviour::Latency(l) => {
+                self.latency.retain(|old| old.scope != l.scope);
+                self.latency.push(l);
+            }
             Behaviour::Hang(s) => self.hang = Some(s),
             Behaviour::Dead(d) => self.dead = d,
             Behaviour::CloseMidResponse(s) => self.close_mid_response = Some(s),
@@ -471,6 +497,7 @@ impl Settings {
             Behaviour::Flaky(f) => self.flaky = Some(f),
             Behaviour::BlockValue(v) => self.block_value = v,
             Behaviour::Capabilities(c) => self.capabilities = c,
+            Behaviour::ClientVersions(v) => self.client_versions = Some(v),
             Behaviour::Blobs(b) => self.blobs.extend(b),
             Behaviour::ChainId(id) => self.chain_id = id,
             Behaviour::InclusionListSatisfied(v) => self.inclusion_list_satisfied = v,
@@ -496,6 +523,7 @@ impl Settings {
             BehaviourKind::Flaky => self.flaky = b.flaky,
             BehaviourKind::BlockValue => self.block_value = b.block_value,
             BehaviourKind::Capabilities => self.capabilities = b.capabilities,
+            BehaviourKind::ClientVersions => self.client_versions = b.client_versions,
             BehaviourKind::Blobs => self.blobs = b.blobs,
             BehaviourKind::ChainId => self.chain_id = b.chain_id,
             BehaviourKind::InclusionListSatisfied => {
@@ -509,6 +537,19 @@ impl Settings {
         self.syncing_until.is_some_and(|u| now < u)
     }
 
+    /// The latency of the most specific scope matching any of `methods` (a batch waits for the
+    /// longest such delay's slot: the most specific match over all its methods).
+    fn latency_for<'m>(&self, methods: impl Iterator<Item = &'m str> + Clone) -> Option<&Latency> {
+        let specificity = |scope: &Scope| match scope {
+            Scope::All => 0,
+            Scope::Prefix(p) => p.len() + 1,
+        };
+        self.latency
+            .iter()
+            .filter(|l| methods.clone().any(|m| l.scope.matches(m)))
+            .max_by_key(|l| specificity(&l.scope))
+    }
+
     /// Decides latency and HTTP-level faults for a request carrying `methods`. A scoped fault
     /// applies when any method of a batch is in scope. RNG draws happen only for faults in scope.
     pub(crate) fn plan<'m>(
@@ -518,7 +559,7 @@ impl Settings {
         flaky_rng: &mut impl Rng,
     ) -> Plan {
         let any = |scope: &Scope| methods.clone().any(|m| scope.matches(m));
-        let delay = self.latency.as_ref().filter(|l| any(&l.scope)).map(|l| {
+        let delay = self.latency_for(methods.clone()).map(|l| {
             let ms = if l.max_ms > l.min_ms {
                 rng.gen_range(l.min_ms..=l.max_ms)
             } else {
@@ -619,6 +660,42 @@ mod tests {
             "http_500".parse::<BehaviourKind>().ok(),
             Some(BehaviourKind::Http500)
         );
+    }
+
+    #[test]
+    fn latency_has_one_slot_per_scope_and_the_most_specific_wins() {
+        let mut s = Settings::default();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut frng = SmallRng::seed_from_u64(2);
+        let ms = Duration::from_millis;
+        let mut delay = |s: &Settings, m: &str| s.plan([m].into_iter(), &mut rng, &mut frng).delay;
+        s.apply(Behaviour::latency(ms(7)), Instant::now());
+        s.apply(
+            Behaviour::latency(ms(120)).scoped("engine_newPayload"),
+            Instant::now(),
+        );
+        s.apply(
+            Behaviour::latency(ms(60)).scoped("engine_forkchoiceUpdated"),
+            Instant::now(),
+        );
+        s.apply(
+            Behaviour::latency(ms(90)).scoped("engine_newPayloadV4"),
+            Instant::now(),
+        );
+        assert_eq!(delay(&s, "engine_newPayloadV3"), Some(ms(120)));
+        assert_eq!(delay(&s, "engine_newPayloadV4"), Some(ms(90)));
+        assert_eq!(delay(&s, "engine_forkchoiceUpdatedV3"), Some(ms(60)));
+        assert_eq!(delay(&s, "eth_chainId"), Some(ms(7)));
+        // Setting a scope again replaces that scope's latency only.
+        s.apply(
+            Behaviour::latency(ms(5)).scoped("engine_newPayload"),
+            Instant::now(),
+        );
+        assert_eq!(s.latency.len(), 4);
+        assert_eq!(delay(&s, "engine_newPayloadV3"), Some(ms(5)));
+        assert_eq!(delay(&s, "engine_forkchoiceUpdatedV3"), Some(ms(60)));
+        s.clear(BehaviourKind::Latency, &Settings::default());
+        assert_eq!(delay(&s, "engine_newPayloadV3"), None);
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub struct MockElBuilder {
     settings: Settings,
     behaviours: Vec<Behaviour>,
     max_calls: usize,
+    record_params: bool,
     tls: Option<Arc<eb_transport::tls::rustls::ServerConfig>>,
 }
 
@@ -56,6 +57,7 @@ impl Default for MockElBuilder {
             settings: Settings::default(),
             behaviours: Vec::new(),
             max_calls: 100_000,
+            record_params: false,
             tls: None,
         }
     }
@@ -142,8 +144,13 @@ impl MockElBuilder {
         self
     }
 
-    /// How many calls the log keeps (oldest dropped first; default 100 000; 0 keeps none but
-    /// still counts).
+    /// Keeps each call's raw `params` in the log ([`crate::Call::params`]; default off, as it
+    /// copies every request's parameters).
+    pub fn record_params(mut self, on: bool) -> Self {
+        self.record_params = on;
+        self
+    }
+
     /// Serves the engine port over TLS with this certificate (see
     /// [`eb_transport::tls::server_config`]); [`MockElHandle::url`] is then `https://`.
     pub fn tls(mut self, config: Arc<eb_transport::tls::rustls::ServerConfig>) -> Self {
@@ -151,6 +158,8 @@ impl MockElBuilder {
         self
     }
 
+    /// How many calls the log keeps (oldest dropped first; default 100 000; 0 keeps none but
+    /// still counts).
     pub fn max_calls(mut self, max_calls: usize) -> Self {
         self.max_calls = max_calls;
         self
@@ -216,6 +225,8 @@ impl MockElBuilder {
                 flaky_rng: SmallRng::seed_from_u64(flaky_seed),
             }),
             calls: Mutex::new(Recorder::new(self.max_calls)),
+            record_params: self.record_params,
+            arrivals: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
             tls_failures: AtomicU64::new(0),
             life: watch::Sender::new(Life {

@@ -660,6 +660,9 @@ struct ClientVersionOut<'a> {
 }
 
 fn client_version(ctx: &mut Ctx<'_>, out: &mut Vec<u8>) -> Result<(), RpcError> {
+    if let Some(entries) = &ctx.settings.client_versions {
+        return write(out, entries);
+    }
     let commit = format!("0x{}", hex::encode(&ctx.instance[..4]));
     write(
         out,

@@ -51,8 +51,8 @@ mod rpc;
 mod server;
 
 pub use behaviour::{
-    Behaviour, BehaviourKind, Flaky, Latency, LatestValid, RpcFailure, Scope, Settings, Status,
-    ENGINE_METHODS,
+    Behaviour, BehaviourKind, ClientVersion, Flaky, Latency, LatestValid, RpcFailure, Scope,
+    Settings, Status, ENGINE_METHODS,
 };
 pub use builder::{MockElBuilder, MockElHandle};
 pub use chain::genesis_hash;

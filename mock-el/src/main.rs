@@ -24,7 +24,8 @@ const AFTER_HELP: &str = r#"BEHAVIOURS
   --invalid-hash H      INVALID for these block hashes (and fcU to them).
   --invalid-every N     INVALID for every block whose number is a multiple of N.
   --latency-ms N        wait N ms before answering; --latency-range-ms A-B draws uniformly
-                        from the seeded RNG.
+                        from the seeded RNG. The control API keeps one latency per scope;
+                        a method waits for the one of the most specific scope matching it.
   --hang                read requests, never answer.
   --dead                refuse connections (stop listening) until revived.
   --close-mid-response  send headers and half of the body, then close the connection.

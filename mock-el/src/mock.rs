@@ -45,6 +45,10 @@ pub(crate) struct Shared {
     pub start: Instant,
     pub state: Mutex<State>,
     pub calls: Mutex<Recorder>,
+    /// Whether calls keep their raw params.
+    pub record_params: bool,
+    /// HTTP requests received so far (numbers [`Call::arrival`]).
+    pub arrivals: AtomicU64,
     pub auth_failures: AtomicU64,
     /// TLS handshakes that failed (the client refused the certificate, most often).
     pub tls_failures: AtomicU64,
@@ -183,6 +187,14 @@ impl MockEl {
         lock(&self.shared.calls).snapshot()
     }
 
+    /// The recorded calls whose method starts with `prefix`, in the order their requests
+    /// arrived (not the order they were answered in).
+    pub fn arrivals_to(&self, prefix: &str) -> Vec<Call> {
+        let mut calls = self.calls_to(prefix);
+        calls.sort_by_key(|c| c.arrival);
+        calls
+    }
+
     /// The recorded calls whose method starts with `prefix`.
     pub fn calls_to(&self, prefix: &str) -> Vec<Call> {
         let mut calls = self.calls();
@@ -198,6 +210,12 @@ impl MockEl {
     /// How many calls were received since start, including ones no longer kept.
     pub fn call_count(&self) -> u64 {
         lock(&self.shared.calls).total()
+    }
+
+    /// How many HTTP requests arrived on the engine port (refused ones included); the next
+    /// one's [`Call::arrival`] number.
+    pub fn requests_received(&self) -> u64 {
+        self.shared.arrivals.load(Ordering::Relaxed)
     }
 
     /// How many requests were refused with HTTP 401.

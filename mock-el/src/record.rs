@@ -25,6 +25,9 @@ pub enum Outcome {
     Hung,
     /// The connection was closed without an answer (the flaky behaviour fired).
     Dropped,
+    /// The client went away (closed the connection) while the mock was still waiting out a
+    /// latency: no answer was computed.
+    Abandoned,
 }
 
 /// One JSON-RPC call (one element of a batch counts as one call).
@@ -33,6 +36,14 @@ pub struct Call {
     pub method: Cow<'static, str>,
     /// Size of the raw `params` JSON.
     pub params_bytes: usize,
+    /// The HTTP request that carried the call, numbered from 0 in the order the requests
+    /// arrived (the calls of one batch share it). The log itself is in the order the calls
+    /// were answered, which a delay can change.
+    pub arrival: u64,
+    /// The raw `params` JSON, when the mock was built with
+    /// [`crate::MockElBuilder::record_params`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<String>,
     /// When the request arrived, since the mock started (tokio time). JSON: `at_us`.
     #[serde(rename = "at_us", serialize_with = "micros")]
     pub at: Duration,
@@ -129,6 +140,8 @@ mod tests {
         Call {
             method: intern(method),
             params_bytes: 0,
+            arrival: 0,
+            params: None,
             at: Duration::ZERO,
             claims: Claims::default(),
             status: None,

@@ -160,6 +160,12 @@ fn text(status: StatusCode, body: String) -> Response<ResBody> {
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ResBody>, Abort> {
     let at = shared.start.elapsed();
+    let arrival = shared.arrivals.fetch_add(1, Ordering::Relaxed);
+    let stamp = Stamp {
+        at,
+        arrival,
+        params: shared.record_params,
+    };
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -207,13 +213,34 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         settings.plan(methods, rng, flaky_rng)
     };
     if let Some(delay) = plan.delay {
+        // Should the client give up during the wait, this future is dropped: the guard still
+        // logs the calls it carried.
+        let calls = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .map(|r| {
+                new_call(
+                    r,
+                    &stamp,
+                    &claims,
+                    Outcome::Abandoned,
+                    Effect::default(),
+                    None,
+                )
+            })
+            .collect();
+        let guard = Abandoned {
+            shared: &shared,
+            calls: Some(calls),
+        };
         tokio::time::sleep(delay).await;
+        guard.disarm();
     }
     let unanswered = |outcome| {
         let calls = items
             .iter()
             .filter_map(|i| i.as_ref().ok())
-            .map(|r| new_call(r, at, &claims, outcome, Effect::default(), None));
+            .map(|r| new_call(r, &stamp, &claims, outcome, Effect::default(), None));
         let mut log = lock(&shared.calls);
         for c in calls {
             log.push(c);
@@ -237,12 +264,41 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             ))
         }
         Some(HttpFault::CloseMidResponse) => {
-            let out = answer(&shared, &parsed, at, &claims, Outcome::ClosedMidResponse);
+            let out = answer(
+                &shared,
+                &parsed,
+                &stamp,
+                &claims,
+                Outcome::ClosedMidResponse,
+            );
             Ok(json(ResBody::truncated(out.into())))
         }
         None => {
-            let out = answer(&shared, &parsed, at, &claims, Outcome::Answered);
+            let out = answer(&shared, &parsed, &stamp, &claims, Outcome::Answered);
             Ok(json(ResBody::full(out.into())))
+        }
+    }
+}
+
+/// Logs its calls as [`Outcome::Abandoned`] when dropped before [`Abandoned::disarm`].
+struct Abandoned<'s> {
+    shared: &'s Shared,
+    calls: Option<Vec<Call>>,
+}
+
+impl Abandoned<'_> {
+    fn disarm(mut self) {
+        self.calls = None;
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(calls) = self.calls.take() {
+            let mut log = lock(&self.shared.calls);
+            for c in calls {
+                log.push(c);
+            }
         }
     }
 }
@@ -272,9 +328,17 @@ async fn hang(shared: &Shared) {
     }
 }
 
+/// What every call of one HTTP request records about its arrival.
+struct Stamp {
+    at: Duration,
+    arrival: u64,
+    /// Keep the raw params.
+    params: bool,
+}
+
 fn new_call(
     req: &rpc::Request<'_>,
-    at: Duration,
+    stamp: &Stamp,
     claims: &Claims,
     outcome: Outcome,
     effect: Effect,
@@ -283,7 +347,11 @@ fn new_call(
     Call {
         method: intern(&req.method),
         params_bytes: req.params.map_or(0, |p| p.get().len()),
-        at,
+        arrival: stamp.arrival,
+        params: stamp
+            .params
+            .then(|| req.params.map_or_else(String::new, |p| p.get().to_owned())),
+        at: stamp.at,
         claims: claims.clone(),
         status: effect.status,
         error_code,
@@ -297,7 +365,7 @@ fn new_call(
 fn answer(
     shared: &Shared,
     parsed: &rpc::Body<'_>,
-    at: Duration,
+    stamp: &Stamp,
     claims: &Claims,
     outcome: Outcome,
 ) -> Vec<u8> {
@@ -325,13 +393,20 @@ fn answer(
                 match engine::call(&mut ctx, &req.method, req.params, out) {
                     Ok(effect) => {
                         out.push(b'}');
-                        calls.push(new_call(req, at, claims, outcome, effect, None));
+                        calls.push(new_call(req, stamp, claims, outcome, effect, None));
                     }
                     Err(e) => {
                         out.truncate(mark);
                         rpc::write_error(out, req.id, &e);
                         let code = Some(e.code);
-                        calls.push(new_call(req, at, claims, outcome, Effect::default(), code));
+                        calls.push(new_call(
+                            req,
+                            stamp,
+                            claims,
+                            outcome,
+                            Effect::default(),
+                            code,
+                        ));
                     }
                 }
             }

@@ -123,7 +123,7 @@ async fn latency_fixed_range_and_scoped() {
     assert!(t.elapsed() >= Duration::from_millis(300));
 
     el.clear(BehaviourKind::Latency);
-    assert!(el.settings().latency.is_none());
+    assert!(el.settings().latency.is_empty());
     el.shutdown().await;
 }
 
@@ -545,5 +545,109 @@ async fn calls_are_recorded_with_claims_sizes_times_and_statuses() {
     el.clear_calls();
     assert!(el.calls().is_empty());
     assert_eq!(el.call_count(), 4);
+    el.shutdown().await;
+}
+
+#[tokio::test]
+async fn calls_carry_their_arrival_order_and_optionally_their_params() {
+    let entries = vec![
+        mock_el::ClientVersion {
+            code: "NM".into(),
+            name: "Nethermind".into(),
+            version: "1.0.0".into(),
+            commit: "0xabcdef01".into(),
+        },
+        mock_el::ClientVersion {
+            code: "XX".into(),
+            name: "Wrapped".into(),
+            version: "2.0.0".into(),
+            commit: "0x01020304".into(),
+        },
+    ];
+    let el = spawn(
+        builder()
+            .record_params(true)
+            .behaviour(Behaviour::ClientVersions(entries))
+            .behaviour(Behaviour::latency(Duration::from_secs(1)).scoped("engine_newPayload")),
+    )
+    .await;
+    let rpc = Rpc::new(&el);
+    let params = new_payload_params(1, &hash(1000));
+    // The slow call arrives first; the fast one is sent once the mock has it.
+    let slow = {
+        let rpc = Rpc::new(&el);
+        let params = params.clone();
+        tokio::spawn(async move { rpc.call("engine_newPayloadV3", params).await })
+    };
+    let mut waited = 0;
+    while el.requests_received() < 1 {
+        assert!(waited < 500, "the slow call never arrived");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let versions = rpc
+        .call("engine_getClientVersionV1", json!([{"code": "LH"}]))
+        .await;
+    assert_eq!(versions[0]["code"], "NM");
+    assert_eq!(versions[1]["name"], "Wrapped");
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(slow.await.expect("task")["status"], "VALID");
+
+    let by_arrival: Vec<(u64, String)> = el
+        .arrivals_to("")
+        .iter()
+        .map(|c| (c.arrival, c.method.to_string()))
+        .collect();
+    assert_eq!(
+        by_arrival,
+        [
+            (0, "engine_newPayloadV3".to_owned()),
+            (1, "engine_getClientVersionV1".to_owned())
+        ]
+    );
+    let recorded = el.arrivals_to("");
+    assert_eq!(
+        recorded[0].params.as_deref(),
+        Some(params.to_string().as_str())
+    );
+    assert_eq!(recorded[1].params.as_deref(), Some(r#"[{"code":"LH"}]"#));
+    assert_eq!(el.requests_received(), 2);
+
+    // Off by default: only the size is kept.
+    let plain = spawn(builder()).await;
+    Rpc::new(&plain).call("eth_chainId", json!([])).await;
+    assert_eq!(plain.calls()[0].params, None);
+    el.shutdown().await;
+    plain.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_whose_client_gives_up_during_a_latency_is_logged_as_abandoned() {
+    let el = spawn(builder().behaviour(Behaviour::latency(Duration::from_secs(30)))).await;
+    let mut rpc = Rpc::new(&el);
+    rpc.http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .expect("client");
+    let sent = rpc
+        .http
+        .post(&rpc.url)
+        .bearer_auth(&rpc.token)
+        .header("content-type", "application/json")
+        .body(chain_id_body())
+        .send()
+        .await;
+    assert!(sent.is_err(), "answered despite a 30 s latency");
+    let mut waited = 0;
+    while el.calls().is_empty() {
+        assert!(waited < 500, "the abandoned call was never logged");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let calls = el.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, "eth_chainId");
+    assert_eq!(calls[0].outcome, Outcome::Abandoned);
     el.shutdown().await;
 }

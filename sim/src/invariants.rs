@@ -198,15 +198,19 @@ impl ElModel {
         if !self.running || self.partitioned || self.held {
             return true;
         }
-        self.delays.iter().any(|(kind, scope, delay)| {
-            let applies = scope.as_deref().is_none_or(|p| method.starts_with(p));
-            applies
-                && match kind {
-                    BehaviourKind::Hang | BehaviourKind::Dead => true,
-                    BehaviourKind::Latency => *delay >= self.timeout,
-                    _ => false,
-                }
-        })
+        let applies =
+            |scope: &Option<String>| scope.as_deref().is_none_or(|p| method.starts_with(p));
+        let stuck = self.delays.iter().any(|(kind, scope, _)| {
+            applies(scope) && matches!(kind, BehaviourKind::Hang | BehaviourKind::Dead)
+        });
+        // Of the latencies, the one of the most specific matching scope applies (as in the mock).
+        let latency = self
+            .delays
+            .iter()
+            .filter(|(kind, scope, _)| *kind == BehaviourKind::Latency && applies(scope))
+            .max_by_key(|(_, scope, _)| scope.as_ref().map_or(0, |p| p.len() + 1))
+            .map(|(_, _, delay)| *delay);
+        stuck || latency.is_some_and(|d| d >= self.timeout)
     }
 
     fn update_silence(&mut self, at: Duration) {
@@ -234,7 +238,14 @@ impl ElModel {
             mock_el::Scope::All => None,
             mock_el::Scope::Prefix(p) => Some(p.clone()),
         };
-        self.delays.retain(|(k, _, _)| *k != kind);
+        // A latency replaces the latency of its own scope only (the mock keeps one per scope);
+        // every other kind has one slot.
+        let latency_scope = match b {
+            Behaviour::Latency(l) => Some(scope(&l.scope)),
+            _ => None,
+        };
+        self.delays
+            .retain(|(k, sc, _)| *k != kind || latency_scope.as_ref().is_some_and(|l| l != sc));
         match b {
             Behaviour::Latency(l) if l.max_ms > 0 => {
                 self.delays
@@ -255,7 +266,11 @@ impl ElModel {
         }
         let faulty = match b {
             Behaviour::Dead(dead) => *dead,
-            Behaviour::Latency(l) => Duration::from_millis(l.max_ms) + SLACK / 2 >= self.slow_from,
+            // Every scope's latency still set counts (this one's is among them).
+            Behaviour::Latency(_) => self
+                .delays
+                .iter()
+                .any(|(k, _, d)| *k == BehaviourKind::Latency && *d + SLACK / 2 >= self.slow_from),
             Behaviour::Flaky(f) => f.probability > 0.0,
             Behaviour::Hang(_)
             | Behaviour::CloseMidResponse(_)

@@ -1,92 +1,71 @@
 //! Per-node timeouts (`#timeout=MS`): a node slower than its own timeout neither delays the
 //! consensus client's answer beyond that timeout nor votes; the other nodes decide.
 
-// Scripted ELs (wiremock) rather than mock-el: one EL answers INVALID with a chosen
-// latestValidHash after a fixed delay while its probes are answered at once; mock-el's latency
-// applies by method prefix to every version and its INVALID names the parent.
-
 use std::time::Duration;
 
-use crate::support::scripted_el::*;
+use crate::support::mock_els::*;
+use crate::support::shapes::payload_status;
+use mock_el::{Behaviour, Status};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_slow_node_is_cut_off_at_its_own_timeout_and_does_not_vote() {
-    let s = secret(0x81);
-    let els = els(3, &s).await;
-    els[0]
-        .on(
-            "engine_newPayloadV3",
-            Reply::status("VALID", Some(&byte_hash(7)), None),
-        )
-        .await;
-    els[1]
-        .on(
-            "engine_newPayloadV3",
-            Reply::status("VALID", Some(&byte_hash(7)), None),
-        )
-        .await;
-    // Had the slow node's INVALID been waited for, the answer would be SYNCING.
-    els[2]
-        .on(
-            "engine_newPayloadV3",
-            Reply::status("INVALID", None, Some("late and wrong")).delayed(Duration::from_secs(3)),
-        )
-        .await;
-    let proxy = start_proxy(
-        &s,
+    let els = mocks(3).await;
+    // Had the slow node's INVALID been waited for, the answer would be SYNCING. Its probes are
+    // answered at once: only newPayload is slow.
+    els[2].set_status(Status::Invalid);
+    els[2].set(Behaviour::ValidationError("late and wrong".into()));
+    els[2].set(Behaviour::latency(Duration::from_secs(3)).scoped("engine_newPayload"));
+    let running = proxy(
         &[
-            els[0].url(),
-            els[1].url(),
-            format!("{}#timeout=300", els[2].url()),
+            (els[0].url(), ""),
+            (els[1].url(), ""),
+            (els[2].url(), "#timeout=300"),
         ],
+        settings(),
     )
     .await;
+    let cl = Cl::new(running.url());
 
     // VALID shows the slow node's INVALID was not counted. How long it was waited for (its
     // timeout, to the millisecond) is the simulation's to show: sim/tests/slow_el_timeout.rs.
-    let answer = proxy
+    let answer = cl
         .call(json!(1), "engine_newPayloadV3", new_payload_params(7))
         .await;
     assert_eq!(
         answer,
-        json!({"jsonrpc": "2.0", "id": 1, "result": payload_status("VALID", Some(&byte_hash(7)), None)})
+        json!({"jsonrpc": "2.0", "id": 1, "result": payload_status("VALID", Some(&hash(7)), None)})
     );
-    // It was asked, though.
-    assert_eq!(els[2].calls("engine_newPayloadV3").await.len(), 1);
+    // It was asked, though (logged once the mock is done with it: answered, or abandoned by
+    // the proxy).
+    let asked = eventually(Duration::from_secs(10), async || {
+        !els[2].calls_to("engine_newPayloadV3").is_empty()
+    })
+    .await;
+    assert!(asked, "the slow node was not asked");
+    assert_eq!(els[2].calls_to("engine_newPayloadV3").len(), 1);
 }
 
 #[tokio::test]
 async fn a_nodes_own_timeout_overrides_the_default() {
-    let s = secret(0x82);
-    let els = els(2, &s).await;
-    els[0]
-        .on(
-            "engine_newPayloadV3",
-            Reply::status("VALID", Some(&byte_hash(7)), None),
-        )
-        .await;
+    let els = mocks(2).await;
     // Later than the default timeout, well inside its own: its INVALID counts only if its own
     // timeout is the one honoured.
-    els[1]
-        .on(
-            "engine_newPayloadV3",
-            Reply::status("INVALID", Some(&byte_hash(6)), Some("slow and wrong"))
-                .delayed(Duration::from_secs(1)),
-        )
-        .await;
+    els[1].set_status(Status::Invalid);
+    els[1].set(Behaviour::ValidationError("slow and wrong".into()));
+    els[1].set(Behaviour::latency(Duration::from_secs(1)).scoped("engine_newPayload"));
     let settings = executionbackup::config::Settings {
         default_timeout: Duration::from_millis(400),
         ..settings()
     };
     // The slow node has a long timeout of its own; the fast one uses the default.
-    let proxy = start_proxy_with(
+    let running = proxy(
+        &[(els[0].url(), ""), (els[1].url(), "#timeout=2500")],
         settings,
-        &s,
-        &[els[0].url(), format!("{}#timeout=2500", els[1].url())],
     )
     .await;
-    let answer = proxy
+    let cl = Cl::new(running.url());
+    let answer = cl
         .call(json!(2), "engine_newPayloadV3", new_payload_params(7))
         .await;
     // The own timeout (2.5 s), not the default (0.4 s), is honoured for the slow node: its
@@ -94,5 +73,7 @@ async fn a_nodes_own_timeout_overrides_the_default() {
     // That a node is dropped at its own timeout, to the millisecond, is the simulation's to
     // show (sim/tests/slow_el_timeout.rs, an EL 100 ms over its 2 s timeout).
     assert_eq!(answer["result"], payload_status("SYNCING", None, None));
-    assert_eq!(els[1].calls("engine_newPayloadV3").await.len(), 1);
+    let calls = els[1].calls_to("engine_newPayloadV3");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].status, Some(Status::Invalid));
 }

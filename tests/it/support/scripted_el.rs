@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::body_partial_json;
 use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 
-pub use super::auth::{b64url, cl_token, now, secret, SecretFile};
+pub use super::auth::{b64url, cl_token, now, secret};
 pub use super::free_port;
 pub use super::proxy::{raw_exchange, settings, Cl, HttpReply};
 pub use super::shapes::{byte_hash, fcu_result, payload_status, request};
@@ -269,17 +269,6 @@ impl El {
             .await
             .into_iter()
             .filter(|v| &v["id"] == id)
-            .collect()
-    }
-
-    /// The raw requests for `method`, in arrival order.
-    pub async fn requests_for(&self, method: &str) -> Vec<Request> {
-        self.requests()
-            .await
-            .into_iter()
-            .filter(|r| {
-                serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v["method"] == method)
-            })
             .collect()
     }
 }
