@@ -229,7 +229,7 @@ for system in sorted(packages):
     def need(cond, what):
         if not cond:
             errors.append(f"{system}: {what}")
-    need(set(p) == {"default", "executionbackup", "mock-el"}, "packages: default, executionbackup, mock-el")
+    need(set(p) == {"default", "executionbackup", "mock-el", "mock-cl"}, "packages: default, executionbackup, mock-el, mock-cl")
     need(p["default"]["out"] == p["executionbackup"]["out"], "packages.default is the daemon")
     need(p["default"]["binaries"] == ["executionbackup"], "packages.default builds the executionbackup binary")
     need("mock-el" in p["mock-el"]["binaries"], "packages.mock-el builds the mock-el binary")
