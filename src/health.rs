@@ -212,7 +212,7 @@ pub struct Health {
     latency_us: AtomicU64,
     /// Consecutive failed probes while down (drives the re-probe back-off).
     failed_probes: AtomicU64,
-    /// Reads outstanding past half their timeout (see `proxy::forward`).
+    /// Reads outstanding past half their timeout (see [`crate::handlers::read::forward`]).
     stalled: AtomicU64,
     /// The block this node last answered VALID for (newPayload's block or forkchoiceUpdated's
     /// head): it can build on it.

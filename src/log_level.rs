@@ -56,7 +56,7 @@ mod tests {
             "trace",
             "executionbackup=debug",
             "executionbackup=debug,warn",
-            "executionbackup::fanout=trace, info",
+            "executionbackup::handlers::voted=trace, info",
         ] {
             assert_eq!(parse(ok).as_deref(), Ok(ok), "{ok}");
         }

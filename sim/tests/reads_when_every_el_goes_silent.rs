@@ -5,7 +5,7 @@
 //! Invariant 3 says a CL request is answered within the largest per-node timeout plus a small
 //! bound. The read once took the *sum* of the nodes' timeouts (each node in the failover order
 //! got its whole timeout); the explorer found it on about 0.25 % of seeds (e.g. `--seed 116`).
-//! `proxy::forward()` now has one deadline for the whole failover.
+//! `handlers::read::forward()` has one deadline for the whole failover.
 
 use sim::schedule::{ms, Action, Schedule};
 use sim::world::{Config, ElSpec};
