@@ -68,6 +68,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chain_answers_compare_by_value() {
+        // Both the probe and `/add_nodes` compare with this: `0x01` is `0x1`.
+        assert!(same_chain("0x01", "0x1"));
+        assert!(same_chain("0xAA36A7", "0xaa36a7"));
+        assert!(!same_chain("0x1", "0x11155111"));
+        assert!(!same_chain("0x1", "0x2"));
+        // Not hex quantities: compared as text, case aside.
+        assert!(same_chain("Mainnet", "mainnet"));
+        assert!(!same_chain("junk", "0x1"));
+    }
+
+    #[test]
     fn names_and_numbers() {
         assert_eq!(parse_network("Hoodi"), Ok(560_048));
         assert!(parse_network("goerli")
