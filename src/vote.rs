@@ -371,24 +371,40 @@ pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
             Answer::NoAnswer => tally.no_answer += 1,
         }
     }
-    let kinds_seen = [tally.valid, tally.invalid, tally.syncing, tally.accepted]
-        .iter()
-        .filter(|c| **c > 0)
-        .count()
+    let kinds_seen = usize::from(tally.valid > 0)
+        + usize::from(tally.invalid > 0)
+        + usize::from(tally.syncing > 0)
+        + usize::from(tally.accepted > 0)
         + usize::from(tally.errors > 0)
         + usize::from(errors_differ);
     let disagreement = kinds_seen > 1;
     let n = tally.votes();
+    // The most common category, the earliest of VALID, INVALID, SYNCING, ACCEPTED on a tie;
+    // `tied` when another category has as many.
+    let counts = [tally.valid, tally.invalid, tally.syncing, tally.accepted];
+    let (mut leader, mut top, mut tied) = (Status::Syncing, 0, false);
+    for (status, c) in [
+        Status::Valid,
+        Status::Invalid,
+        Status::Syncing,
+        Status::Accepted,
+    ]
+    .into_iter()
+    .zip(counts)
+    {
+        if c > top {
+            (leader, top, tied) = (status, c, false);
+        } else if c == top && c > 0 {
+            tied = true;
+        }
+    }
+    let agreed = (disagreement && top > 0).then_some(leader);
     let decision = |outcome, reason, tally| Decision {
         outcome,
         reason,
         tally,
         disagreement,
-        agreed: if disagreement {
-            most_common([tally.valid, tally.invalid, tally.syncing, tally.accepted])
-        } else {
-            None
-        },
+        agreed,
     };
 
     if n == 0 {
@@ -403,16 +419,7 @@ pub fn decide(kind: Kind, answers: &[Answer<'_>], majority: f64) -> Decision {
     }
 
     tally.threshold = threshold(n, majority);
-    let counts = [
-        (Status::Valid, tally.valid),
-        (Status::Invalid, tally.invalid),
-        (Status::Syncing, tally.syncing),
-        (Status::Accepted, tally.accepted),
-    ];
-    let top = counts.iter().map(|(_, c)| *c).max().unwrap_or(0);
-    let mut leaders = counts.iter().filter(|(_, c)| *c == top);
-    let (leader, count) = *leaders.next().unwrap_or(&(Status::Syncing, 0));
-    if leaders.next().is_some() || count < tally.threshold {
+    if tied || top < tally.threshold {
         return decision(Outcome::Syncing, Reason::NoMajority, tally);
     }
 
