@@ -12,6 +12,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+mod canonical;
+
 use crate::rpc::{self, Reply, RpcError};
 use crate::vote::{Answer, Kind, Status};
 
@@ -119,7 +121,32 @@ struct ForkchoiceView<'a> {
 
 /// Parses a voted call's answer (newPayload: a PayloadStatus; fcU: {payloadStatus, payloadId}).
 /// `block_hash` is the block the call is about (newPayload's blockHash, fcU's head), when known.
+/// The usual compact shape is read directly ([`canonical`]); any other goes through serde.
 pub fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8], block_hash: Option<&str>) -> Parsed {
+    match canonical::read(kind, body, sent_id) {
+        Some(c) => checked(
+            body,
+            c.status_raw,
+            StatusView {
+                status: Cow::Borrowed(c.status),
+                latest_valid_hash: c.latest_valid_hash.map(Cow::Borrowed),
+                validation_error: c.validation_error.map(Cow::Borrowed),
+                inclusion_list_satisfied: None,
+            },
+            c.payload_id.map(str::to_owned),
+            block_hash,
+        ),
+        None => parse_voted_in_full(kind, body, sent_id, block_hash),
+    }
+}
+
+/// [`parse_voted`] for any shape, through serde.
+fn parse_voted_in_full(
+    kind: Kind,
+    body: &Bytes,
+    sent_id: &[u8],
+    block_hash: Option<&str>,
+) -> Parsed {
     let result = match rpc::parse_reply(body, sent_id) {
         Ok((Reply::Result(raw), _)) => raw,
         Ok((Reply::Error(mut e), _)) => {
@@ -144,6 +171,24 @@ pub fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8], block_hash: Option<
         Ok(v) => v,
         Err(_) => return Parsed::Nothing("result is not a PayloadStatus".into()),
     };
+    checked(
+        body,
+        status_raw.get().as_bytes(),
+        view,
+        payload_id,
+        block_hash,
+    )
+}
+
+/// The checks every answer goes through, however it was read: a known status, a VALID that
+/// names its own block, free text cut to [`MAX_TEXT`]. `status_raw` borrows from `body`.
+fn checked(
+    body: &Bytes,
+    status_raw: &[u8],
+    view: StatusView<'_>,
+    payload_id: Option<String>,
+    block_hash: Option<&str>,
+) -> Parsed {
     let Some(status) = Status::parse(&view.status) else {
         return Parsed::Nothing(format!(
             "unknown status {:?}",
@@ -160,7 +205,7 @@ pub fn parse_voted(kind: Kind, body: &Bytes, sent_id: &[u8], block_hash: Option<
             }
         }
     }
-    let mut raw = body.slice_ref(status_raw.get().as_bytes());
+    let mut raw = body.slice_ref(status_raw);
     let validation_error = view.validation_error.map(|e| {
         if e.len() > MAX_TEXT {
             let cut = rpc::truncate(&e, MAX_TEXT).to_owned();
@@ -302,5 +347,132 @@ mod tests {
             panic!("an error");
         };
         assert!(e.message.len() <= MAX_TEXT, "{}", e.message.len());
+    }
+}
+
+#[cfg(test)]
+mod same_as_in_full {
+    //! The direct reading of the usual shape gives what the general parse gives.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces an answer is built from: the usual ones, and ones that leave the usual shape.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("null".to_owned()),
+            Just(r#""VALID""#.to_owned()),
+            Just(r#""INVALID""#.to_owned()),
+            Just(r#""SYNCING""#.to_owned()),
+            Just(r#""ACCEPTED""#.to_owned()),
+            Just(r#""INVALID_BLOCK_HASH""#.to_owned()),
+            Just(r#""valid""#.to_owned()),
+            Just(format!(r#""0x{}""#, "ab".repeat(32))),
+            Just(format!(r#""0x{}""#, "AB".repeat(32))),
+            Just(r#""0x01""#.to_owned()),
+            Just(r#""bad \"quoted\" block""#.to_owned()),
+            Just("\"tab\there\"".to_owned()),
+            Just(r#""caf\u00e9""#.to_owned()),
+            Just("\"café\"".to_owned()),
+            Just(format!("\"{}\"", "e".repeat(MAX_TEXT + 10))),
+            Just("\"unterminated".to_owned()),
+            Just("1".to_owned()),
+            Just("true".to_owned()),
+            Just(r#"{"a":1}"#.to_owned()),
+        ]
+    }
+
+    fn status_object() -> impl Strategy<Value = String> {
+        (text(), text(), text(), 0..6u8).prop_map(|(s, lvh, e, shape)| match shape {
+            0 | 1 | 2 => format!(r#"{{"status":{s},"latestValidHash":{lvh},"validationError":{e}}}"#),
+            3 => format!(r#"{{ "status": {s}, "latestValidHash": {lvh}, "validationError": {e} }}"#),
+            4 => format!(r#"{{"latestValidHash":{lvh},"status":{s},"validationError":{e}}}"#),
+            _ => format!(
+                r#"{{"status":{s},"latestValidHash":{lvh},"validationError":{e},"inclusionListSatisfied":true}}"#
+            ),
+        })
+    }
+
+    fn answer() -> impl Strategy<Value = (Kind, String)> {
+        let kind = prop_oneof![Just(Kind::NewPayload), Just(Kind::ForkchoiceUpdated)];
+        let id = prop_oneof![
+            Just("7"),
+            Just("7.0"),
+            Just("8"),
+            Just("\"7\""),
+            Just("null")
+        ];
+        let tail = prop_oneof![Just(""), Just("\n"), Just(" \r\n"), Just("x"), Just(",")];
+        (kind, status_object(), text(), id, tail, 0..5u8).prop_map(
+            |(kind, status, payload_id, id, tail, shape)| {
+                let result = match kind {
+                    Kind::NewPayload => status,
+                    Kind::ForkchoiceUpdated => {
+                        format!(r#"{{"payloadStatus":{status},"payloadId":{payload_id}}}"#)
+                    }
+                };
+                let body = match shape {
+                    0..=2 => format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}{tail}"#),
+                    3 => format!(r#"{{"id":{id},"jsonrpc":"2.0","result":{result}}}{tail}"#),
+                    _ => format!(
+                        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-32000,"message":"m"}}}}{tail}"#
+                    ),
+                };
+                (kind, body)
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn direct_and_full_agree((kind, body) in answer(), hash in prop_oneof![
+            Just(None), Just(Some("0xabababababababababababababababababababababababababababababababab")),
+            Just(Some("0x01")),
+        ]) {
+            let body = Bytes::from(body);
+            let direct = parse_voted(kind, &body, b"7", hash);
+            let full = parse_voted_in_full(kind, &body, b"7", hash);
+            prop_assert_eq!(format!("{direct:?}"), format!("{full:?}"));
+        }
+    }
+
+    #[test]
+    fn the_usual_shape_is_read_directly() {
+        let lvh = format!("0x{}", "ab".repeat(32));
+        let status =
+            format!(r#"{{"status":"VALID","latestValidHash":"{lvh}","validationError":null}}"#);
+        let body = format!("{{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{status}}}\n");
+        let c = canonical::read(Kind::NewPayload, body.as_bytes(), b"7").expect("usual shape");
+        assert_eq!(c.status, "VALID");
+        assert_eq!(c.latest_valid_hash, Some(lvh.as_str()));
+        assert_eq!(c.validation_error, None);
+        assert_eq!(c.status_raw, status.as_bytes());
+
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":"a","result":{{"payloadStatus":{status},"payloadId":"0x0102"}}}}"#
+        );
+        let c = canonical::read(Kind::ForkchoiceUpdated, body.as_bytes(), br#""a""#)
+            .expect("usual shape");
+        assert_eq!(c.payload_id, Some("0x0102"));
+        assert_eq!(c.status_raw, status.as_bytes());
+
+        // Anything else is left to the full parse.
+        for other in [
+            body.replace(r#""id":"a""#, r#""id":"b""#),
+            body.replace("\"result\":", "\"result\": "),
+            body.replace("\"VALID\"", "\"VAL\\u0049D\""),
+            format!("{body}x"),
+            body[..body.len() - 1].to_owned(),
+        ] {
+            assert_eq!(
+                canonical::read(Kind::ForkchoiceUpdated, other.as_bytes(), br#""a""#),
+                None,
+                "{other}"
+            );
+        }
+        assert_eq!(
+            canonical::read(Kind::NewPayload, body.as_bytes(), br#""a""#),
+            None
+        );
     }
 }
