@@ -383,7 +383,7 @@ mod same_as_in_full {
 
     fn status_object() -> impl Strategy<Value = String> {
         (text(), text(), text(), 0..6u8).prop_map(|(s, lvh, e, shape)| match shape {
-            0 | 1 | 2 => format!(r#"{{"status":{s},"latestValidHash":{lvh},"validationError":{e}}}"#),
+            0..=2 => format!(r#"{{"status":{s},"latestValidHash":{lvh},"validationError":{e}}}"#),
             3 => format!(r#"{{ "status": {s}, "latestValidHash": {lvh}, "validationError": {e} }}"#),
             4 => format!(r#"{{"latestValidHash":{lvh},"status":{s},"validationError":{e}}}"#),
             _ => format!(
