@@ -1,30 +1,39 @@
 //! One pooled HTTP/1.1 client for one endpoint, over the [`Network`] seam: the daemon's
 //! connection to each EL and the mock CL's connection to its Engine API endpoint.
 //!
-//! Every request is a `POST` of the caller's [`Bytes`] (shared, never copied) to one path, with
-//! headers fixed at construction (`Host`, `Content-Type: application/json`, and any the caller
-//! adds) plus an optional `Authorization` value per call. Up to `max_idle` idle keep-alive
-//! connections are kept. A pooled connection the server has closed since its last use (a
-//! restart, an idle timeout) fails before anything was processed; such a failure is retried once
-//! on a fresh connection. A connection goes back to the pool only after a complete `200 OK`
+//! Every request is a `POST` of the caller's [`Bytes`] to one path, with headers fixed at
+//! construction (`Host`, `Content-Type: application/json`, and any the caller adds) plus an
+//! optional `Authorization` value per call. A body up to 16 KiB goes out in one write with the
+//! head; a larger one is written from the caller's buffer, never copied. The exchange itself
+//! (the request out, the untrusted response in) is [`exchange`]'s, written by hand for this one
+//! shape: no connection task, no header map per call.
+//!
+//! Up to `max_idle` idle keep-alive connections are kept. Before a pooled connection is reused
+//! it is checked without waiting: one the server has closed (or that has unasked-for bytes) is
+//! dropped. One that the server closed in the meantime fails before a byte of the answer
+//! arrives; such a failure is retried once on a fresh connection. A connection goes back to the pool only after a complete `200 OK`
 //! whose body fit in `max_response` bytes: after anything else the server's state is not
 //! trusted and the next call opens a new one.
 //!
 //! Timeouts are the caller's business (`tokio::time::timeout` around [`HttpClient::post`]):
 //! dropping the future drops the connection. JWTs too: the caller passes the header value.
 
+mod exchange;
+
 use std::io;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::client::TlsStream;
 
 use crate::net::Network;
 use crate::tls::{failure_label, ClientTls};
+use exchange::{exchange, idle_and_open, Buffers, ExchangeError};
 
 /// Why a request got no answer (or an answer that cannot be used).
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +75,14 @@ pub struct HttpClient<N: Network> {
     port: u16,
     /// The request target, parsed once.
     uri: Uri,
-    /// `Host`, `Content-Type` and the caller's, built once and cloned into every request.
+    /// `Host`, `Content-Type` and the caller's.
     headers: HeaderMap,
+    /// The request line and `headers`, as written on every request.
+    head_prefix: Vec<u8>,
     max_response: usize,
     /// Idle connections kept (as many as calls may be in flight, so a steady load reuses them).
     max_idle: usize,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    idle: Mutex<Vec<Conn<N::Stream>>>,
     /// `https://` endpoints: every connection is wrapped in TLS before HTTP starts on it.
     tls: Option<ClientTls>,
 }
@@ -92,11 +103,13 @@ impl<N: Network> HttpClient<N> {
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
         Self {
             net,
             host: host.to_owned(),
             port,
-            uri: path.parse().unwrap_or_else(|_| Uri::from_static("/")),
+            head_prefix: head_prefix(&uri, &headers),
+            uri,
             headers,
             max_response: 64 * 1024 * 1024,
             max_idle: 1,
@@ -108,6 +121,7 @@ impl<N: Network> HttpClient<N> {
     /// A header sent with every request.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
+        self.head_prefix = head_prefix(&self.uri, &self.headers);
         self
     }
 
@@ -169,90 +183,165 @@ impl<N: Network> HttpClient<N> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+    fn take_idle(&self) -> Option<Conn<N::Stream>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(sender) = idle.pop() {
-            if sender.is_ready() {
-                return Some(sender);
+        while let Some(mut conn) = idle.pop() {
+            if idle_and_open(&mut conn.io) {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn put_idle(&self, sender: SendRequest<Full<Bytes>>) {
-        if !sender.is_ready() {
-            return;
-        }
+    fn put_idle(&self, conn: Conn<N::Stream>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_idle {
-            idle.push(sender);
+            idle.push(conn);
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, HttpError> {
+    async fn connect(&self) -> Result<Conn<N::Stream>, HttpError> {
         let stream = self
             .net
             .connect(&self.host, self.port)
             .await
             .map_err(HttpError::Connect)?;
-        match &self.tls {
-            None => handshake(stream).await,
+        let io = match &self.tls {
+            None => Stream::Plain(stream),
             // Boxed: a TLS handshake's state is large, and inline it would grow every call's
             // future, plain http ones included.
-            Some(tls) => Box::pin(connect_tls(tls, stream)).await,
-        }
+            Some(tls) => Box::pin(connect_tls(tls, stream)).await?,
+        };
+        Ok(Conn {
+            io,
+            bufs: Buffers::default(),
+        })
     }
 
     async fn send(
         &self,
-        mut sender: SendRequest<Full<Bytes>>,
+        mut conn: Conn<N::Stream>,
         body: Bytes,
         authorization: Option<HeaderValue>,
     ) -> Result<Reply, Attempt> {
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        let headers = request.headers_mut();
-        *headers = self.headers.clone();
-        if let Some(value) = authorization {
-            headers.insert(http::header::AUTHORIZATION, value);
+        let response = exchange(
+            &mut conn.io,
+            &mut conn.bufs,
+            &self.head_prefix,
+            authorization.as_ref().map(HeaderValue::as_bytes),
+            &body,
+            self.max_response,
+        )
+        .await
+        .map_err(|e| match e {
+            ExchangeError::ClosedEarly => Attempt::Stale,
+            ExchangeError::TooLarge(limit) => Attempt::Failed(HttpError::TooLarge(limit)),
+            ExchangeError::Broken(why) => Attempt::Failed(HttpError::Transport(why)),
+        })?;
+        if let Some(encoding) = response.encoding {
+            return Err(Attempt::Failed(HttpError::Encoded(encoding)));
         }
-        let response = match sender.send_request(request).await {
-            Ok(r) => r,
-            Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
-                return Err(Attempt::Stale)
-            }
-            Err(e) => return Err(Attempt::Failed(HttpError::Transport(e.to_string()))),
-        };
-        let status = response.status();
-        if let Some(encoding) = response.headers().get(CONTENT_ENCODING) {
-            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
-            if !encoding.eq_ignore_ascii_case("identity") {
-                return Err(Attempt::Failed(HttpError::Encoded(encoding)));
-            }
+        if response.status == StatusCode::OK && response.reusable {
+            self.put_idle(conn);
         }
-        let body = Limited::new(response.into_body(), self.max_response)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    Attempt::Failed(HttpError::TooLarge(self.max_response))
-                } else {
-                    Attempt::Failed(HttpError::Transport(e.to_string()))
-                }
-            })?
-            .to_bytes();
-        if status == StatusCode::OK {
-            self.put_idle(sender);
-        }
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status: response.status,
+            body: response.body,
+        })
     }
 }
 
-/// The TLS handshake on a connected stream, then HTTP/1.1 over it.
-async fn connect_tls<S>(tls: &ClientTls, stream: S) -> Result<SendRequest<Full<Bytes>>, HttpError>
+/// `POST <path> HTTP/1.1` and `headers`, each line ending in CRLF (the values are
+/// [`HeaderValue`]s, which cannot hold a line break).
+fn head_prefix(uri: &Uri, headers: &HeaderMap) -> Vec<u8> {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = Vec::with_capacity(128);
+    head.extend_from_slice(b"POST ");
+    head.extend_from_slice(target.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head
+}
+
+/// One kept-alive connection and its buffers.
+struct Conn<S> {
+    io: Stream<S>,
+    bufs: Buffers,
+}
+
+/// A connection, plain or in TLS.
+enum Stream<S> {
+    Plain(S),
+    Tls(Box<TlsStream<S>>),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The TLS handshake on a connected stream.
+async fn connect_tls<S>(tls: &ClientTls, stream: S) -> Result<Stream<S>, HttpError>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let stream = tls
         .connector
@@ -262,23 +351,7 @@ where
             label: failure_label(&e),
             reason: e.to_string(),
         })?;
-    handshake(stream).await
-}
-
-/// Starts HTTP/1.1 on a connected stream (plain, or TLS already negotiated).
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, HttpError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| HttpError::Connect(io::Error::other(e)))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::trace!(error = %e, "HTTP client connection ended");
-        }
-    });
-    Ok(sender)
+    Ok(Stream::Tls(Box::new(stream)))
 }
 
 enum Attempt {

@@ -1,0 +1,260 @@
+//! The exchange against scripted servers over in-memory pipes.
+
+use super::*;
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+const PREFIX: &[u8] = b"POST / HTTP/1.1\r\nhost: el:8551\r\n";
+
+/// Runs one exchange against a server that reads the whole request (head and `Content-Length`
+/// body), then writes `reply` in pieces of `piece` bytes and, when `close`, hangs up. Returns
+/// the result and the request the server saw.
+async fn run(
+    body: &[u8],
+    reply: &[u8],
+    piece: usize,
+    close: bool,
+    max: usize,
+) -> (Result<Response, ExchangeError>, Vec<u8>) {
+    let (mut client, server) = duplex(1 << 20);
+    let reply = reply.to_vec();
+    let server = tokio::spawn(async move { serve_once(server, reply, piece, close).await });
+    let mut bufs = Buffers::default();
+    let result = exchange(&mut client, &mut bufs, PREFIX, Some(b"Bearer t"), body, max).await;
+    drop(client);
+    (result, server.await.expect("server task"))
+}
+
+async fn serve_once(mut s: DuplexStream, reply: Vec<u8>, piece: usize, close: bool) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length sent");
+            if seen.len() >= end + 4 + len {
+                break;
+            }
+        }
+        let n = s.read(&mut chunk).await.expect("read");
+        if n == 0 {
+            return seen;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    for part in reply.chunks(piece.max(1)) {
+        if s.write_all(part).await.is_err() {
+            return seen;
+        }
+    }
+    if !close {
+        // Keep the connection open until the client is done with it.
+        let _ = s.read(&mut chunk).await;
+    }
+    seen
+}
+
+fn ok(r: Result<Response, ExchangeError>) -> Response {
+    r.unwrap_or_else(|e| panic!("expected a response, got {e}"))
+}
+
+#[tokio::test]
+async fn writes_the_head_and_reads_a_content_length_body() {
+    let (r, seen) = run(
+        b"{\"a\":1}",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhello",
+        1,
+        false,
+        100,
+    )
+    .await;
+    let r = ok(r);
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(&r.body[..], b"hello");
+    assert!(r.reusable);
+    assert_eq!(r.encoding, None);
+    assert_eq!(
+        seen,
+        b"POST / HTTP/1.1\r\nhost: el:8551\r\nauthorization: Bearer t\r\ncontent-length: 7\r\n\r\n{\"a\":1}"
+    );
+}
+
+#[tokio::test]
+async fn a_large_body_arrives_whole() {
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (r, seen) = run(
+        &body,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        7,
+        false,
+        100,
+    )
+    .await;
+    assert_eq!(&ok(r).body[..], b"ok");
+    let end = seen
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head")
+        + 4;
+    assert!(String::from_utf8_lossy(&seen[..end]).contains("content-length: 300000\r\n"));
+    assert_eq!(&seen[end..], &body[..]);
+}
+
+#[tokio::test]
+async fn reads_chunked_bodies_with_extensions_and_trailers_byte_by_byte() {
+    let reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5;x=y\r\nhello\r\nA\r\n, chunked!\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    for piece in [1, 3, 1000] {
+        let r = ok(run(b"{}", reply, piece, false, 100).await.0);
+        assert_eq!(&r.body[..], b"hello, chunked!");
+        assert!(r.reusable, "piece {piece}");
+    }
+}
+
+#[tokio::test]
+async fn skips_informational_answers() {
+    let reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let r = ok(run(b"{}", reply, 4, false, 100).await.0);
+    assert_eq!((r.status, &r.body[..]), (StatusCode::OK, &b"ok"[..]));
+    let (r, _) = run(b"{}", b"HTTP/1.1 101 Switching\r\n\r\n", 100, true, 100).await;
+    assert!(matches!(r, Err(ExchangeError::Broken(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn says_when_the_connection_cannot_be_reused() {
+    let cases: [(&[u8], bool); 6] = [
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            false,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok",
+            true,
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", false),
+        (
+            b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\n\r\nok",
+            true,
+        ),
+        // Bytes after the body: the server is out of step.
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1",
+            false,
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", true),
+    ];
+    for (reply, reusable) in cases {
+        let r = ok(run(b"{}", reply, 100, false, 100).await.0);
+        assert_eq!(r.reusable, reusable, "{}", String::from_utf8_lossy(reply));
+    }
+}
+
+#[tokio::test]
+async fn a_body_without_framing_ends_with_the_connection() {
+    let r = ok(
+        run(b"{}", b"HTTP/1.1 200 OK\r\n\r\nuntil the end", 3, true, 100)
+            .await
+            .0,
+    );
+    assert_eq!(&r.body[..], b"until the end");
+    assert!(!r.reusable);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_however_framed() {
+    let cases: [&[u8]; 3] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello,\r\n6\r\n world\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\nhello, world",
+    ];
+    for reply in cases {
+        let (r, _) = run(b"{}", reply, 100, true, 10).await;
+        assert!(
+            matches!(r, Err(ExchangeError::TooLarge(10))),
+            "{}: {r:?}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
+#[tokio::test]
+async fn reports_an_encoding_that_was_not_asked_for() {
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok";
+    let r = ok(run(b"{}", reply, 100, false, 100).await.0);
+    assert_eq!(r.encoding.as_deref(), Some("gzip"));
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-Length: 2\r\n\r\nok";
+    assert_eq!(
+        ok(run(b"{}", reply, 100, false, 100).await.0).encoding,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_hang_up_before_any_answer_is_closed_early_and_later_ones_are_broken() {
+    let (r, _) = run(b"{}", b"", 1, true, 100).await;
+    assert!(matches!(r, Err(ExchangeError::ClosedEarly)), "{r:?}");
+    for reply in [
+        &b"HTTP/1.1 200 O"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+    ] {
+        let (r, _) = run(b"{}", reply, 2, true, 100).await;
+        assert!(
+            matches!(r, Err(ExchangeError::Broken(_))),
+            "{}: {r:?}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
+#[tokio::test]
+async fn refuses_ambiguous_or_malformed_heads() {
+    for reply in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk",
+        b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"NOT HTTP\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n0\r\n\r\n",
+    ] {
+        let (r, _) = run(b"{}", reply, 100, true, 100).await;
+        assert!(
+            matches!(r, Err(ExchangeError::Broken(_))),
+            "{}: {r:?}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_head_that_never_ends_is_cut_off() {
+    let mut reply = b"HTTP/1.1 200 OK\r\n".to_vec();
+    while reply.len() <= MAX_HEAD + 100 {
+        reply.extend_from_slice(b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    let (r, _) = run(b"{}", &reply, 4096, false, 100).await;
+    assert!(matches!(r, Err(ExchangeError::Broken(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_open_until_the_peer_hangs_up_or_talks() {
+    let (mut client, mut server) = duplex(64);
+    assert!(idle_and_open(&mut client));
+    server.write_all(b"x").await.expect("write");
+    assert!(!idle_and_open(&mut client), "unasked-for bytes");
+    let (mut client, server) = duplex(64);
+    drop(server);
+    assert!(!idle_and_open(&mut client), "closed");
+}
+
+#[test]
+fn decimal() {
+    for n in [0, 7, 10, 99, 4_194_304, usize::MAX] {
+        assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
+    }
+}
