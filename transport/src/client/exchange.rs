@@ -111,10 +111,22 @@ where
     } else {
         write_both(io, w, body).await
     };
-    // A write can fail on a connection the server already closed; that is the same "closed
-    // before the response" as an empty read.
-    sent.map_err(|e| io_error(e, false))?;
-    io.flush().await.map_err(|e| io_error(e, false))?;
+    let sent = match sent {
+        Ok(()) => io.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        // A server may answer and close before taking the whole body (a 413, say): read what
+        // it said. If it said nothing, the write failed on a connection the server had already
+        // closed, the same "closed before the response" as an empty read.
+        return match read_response(io, &mut bufs.read, max_body).await {
+            Ok(mut response) => {
+                response.reusable = false;
+                Ok(response)
+            }
+            Err(_) => Err(io_error(e, false)),
+        };
+    }
     read_response(io, &mut bufs.read, max_body).await
 }
 
@@ -214,6 +226,7 @@ async fn read_response<S: AsyncRead + Unpin>(
         if length > max_body {
             return Err(ExchangeError::TooLarge(max_body));
         }
+        buf.reserve(length.saturating_sub(buf.len()));
         while buf.len() < length {
             if !fill(io, buf, true).await? {
                 return Err(ExchangeError::broken("connection closed inside the body"));

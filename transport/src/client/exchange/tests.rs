@@ -258,3 +258,23 @@ fn decimal() {
         assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
     }
 }
+
+#[tokio::test]
+async fn an_answer_given_before_the_whole_body_was_taken_is_read() {
+    let (mut client, mut server) = duplex(1024);
+    let server = tokio::spawn(async move {
+        let mut head = [0u8; 256];
+        let _ = server.read(&mut head).await;
+        let _ = server
+            .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\n\r\nbig")
+            .await;
+        // Hang up without reading the rest of the body.
+    });
+    let body = vec![b'x'; 1 << 20];
+    let mut bufs = Buffers::default();
+    let r = exchange(&mut client, &mut bufs, PREFIX, None, &body, 100).await;
+    server.await.expect("server task");
+    let r = ok(r);
+    assert_eq!((r.status.as_u16(), &r.body[..]), (413, &b"big"[..]));
+    assert!(!r.reusable);
+}
