@@ -278,3 +278,106 @@ async fn an_answer_given_before_the_whole_body_was_taken_is_read() {
     assert_eq!((r.status.as_u16(), &r.body[..]), (413, &b"big"[..]));
     assert!(!r.reusable);
 }
+
+mod generated {
+    //! Answers built at random, well formed or broken, arriving in random pieces.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Framing {
+        Length,
+        Chunked(Vec<usize>),
+        Close,
+    }
+
+    fn framing() -> impl Strategy<Value = Framing> {
+        prop_oneof![
+            Just(Framing::Length),
+            proptest::collection::vec(1usize..40, 0..6).prop_map(Framing::Chunked),
+            Just(Framing::Close),
+        ]
+    }
+
+    fn encode(body: &[u8], framing: &Framing) -> Vec<u8> {
+        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n".to_vec();
+        match framing {
+            Framing::Length => {
+                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                out.extend_from_slice(body);
+            }
+            Framing::Chunked(sizes) => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                let mut rest = body;
+                for size in sizes
+                    .iter()
+                    .cycle()
+                    .take(if sizes.is_empty() { 0 } else { 10_000 })
+                {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let n = (*size).min(rest.len());
+                    out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    out.extend_from_slice(&rest[..n]);
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                if !rest.is_empty() {
+                    out.extend_from_slice(format!("{:X}\r\n", rest.len()).as_bytes());
+                    out.extend_from_slice(rest);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+            Framing::Close => {
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(body);
+            }
+        }
+        out
+    }
+
+    fn exchange_with(reply: Vec<u8>, piece: usize, max: usize) -> Result<Response, ExchangeError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move { run(b"{}", &reply, piece, true, max).await.0 })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(600))]
+
+        #[test]
+        fn well_formed_answers_come_back_whole(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            framing in framing(),
+            piece in 1usize..64,
+        ) {
+            let r = exchange_with(encode(&body, &framing), piece, 1000);
+            let r = r.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&r.body[..], &body[..]);
+            prop_assert_eq!(r.reusable, !matches!(framing, Framing::Close));
+        }
+
+        #[test]
+        fn broken_answers_never_panic_or_pass_the_limit(
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            framing in framing(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+            piece in 1usize..64,
+            max in 0usize..400,
+        ) {
+            let mut reply = encode(&body, &framing);
+            for (at, byte) in flips {
+                let i = at.index(reply.len());
+                reply[i] = byte;
+            }
+            reply.truncate(cut.index(reply.len() + 1));
+            if let Ok(r) = exchange_with(reply, piece, max) {
+                prop_assert!(r.body.len() <= max, "{} > {max}", r.body.len());
+            }
+        }
+    }
+}
