@@ -10,10 +10,11 @@
 //!
 //! Up to `max_idle` idle keep-alive connections are kept. Before a pooled connection is reused
 //! it is checked without waiting: one the server has closed (or that has unasked-for bytes) is
-//! dropped. One that the server closed in the meantime fails before a byte of the answer
-//! arrives; such a failure is retried once on a fresh connection. A connection goes back to the pool only after a complete `200 OK`
-//! whose body fit in `max_response` bytes: after anything else the server's state is not
-//! trusted and the next call opens a new one.
+//! dropped. One that the server closes in the meantime fails before a byte of the answer
+//! arrives; such a failure is retried once on a fresh connection. A connection goes back to the
+//! pool only after a complete `200 OK` whose body fit in `max_response` bytes and was framed,
+//! without `Connection: close` and with nothing after it: after anything else the server's
+//! state is not trusted and the next call opens a new one.
 //!
 //! Timeouts are the caller's business (`tokio::time::timeout` around [`HttpClient::post`]):
 //! dropping the future drops the connection. JWTs too: the caller passes the header value.
