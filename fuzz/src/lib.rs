@@ -7,6 +7,7 @@ use bytes::Bytes;
 use eb_transport::jwt::{self, Claims};
 use eb_transport::{JwtSecret, Verifier};
 use executionbackup::config::{self, NodeSpec};
+use executionbackup::reply;
 use executionbackup::rpc::{self, Reply};
 use executionbackup::vote::{self, Answer, Kind, Outcome, Status};
 use serde::Deserialize;
@@ -142,12 +143,18 @@ struct StatusView<'a> {
     latest_valid_hash: Option<std::borrow::Cow<'a, str>>,
     #[serde(rename = "validationError", default, borrow)]
     validation_error: Option<std::borrow::Cow<'a, str>>,
+    /// Read for its type only (true, false or null), as the daemon does.
+    #[serde(rename = "inclusionListSatisfied", default)]
+    _inclusion_list_satisfied: Option<bool>,
 }
 
 #[derive(Deserialize)]
 struct ForkchoiceView<'a> {
     #[serde(rename = "payloadStatus", borrow)]
     payload_status: &'a serde_json::value::RawValue,
+    /// Read for its type only (a string or null), as the daemon does.
+    #[serde(rename = "payloadId", default, borrow)]
+    _payload_id: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// An execution client's answers to a voted call: each input line is one EL's whole response
@@ -161,6 +168,11 @@ pub fn el_answer(data: &[u8]) {
         let mut answers_kind: Vec<u8> = Vec::new(); // 0 status, 1 error code, 2 none
         let mut codes = Vec::new();
         for body in &bodies {
+            // The daemon's own reader (the direct read of the usual shape, else serde) must
+            // agree with this harness's independent serde reading below.
+            let parsed =
+                reply::parse_voted(kind, &Bytes::copy_from_slice(body.as_bytes()), b"1", None);
+            let before = (owned.len(), codes.len());
             match rpc::parse_reply(body.as_bytes(), b"1") {
                 Ok((Reply::Result(raw), _)) => {
                     let status_raw = match kind {
@@ -190,6 +202,29 @@ pub fn el_answer(data: &[u8]) {
                     answers_kind.push(1);
                 }
                 Err(_) => answers_kind.push(2),
+            }
+            match &parsed {
+                reply::Parsed::Status {
+                    status,
+                    latest_valid_hash,
+                    validation_error,
+                    ..
+                } => {
+                    assert_eq!(owned.len(), before.0 + 1, "{body}: {parsed}");
+                    let (s, lvh, err) = &owned[before.0];
+                    assert_eq!(
+                        (status, latest_valid_hash, validation_error),
+                        (s, lvh, err),
+                        "{body}"
+                    );
+                }
+                reply::Parsed::Error(e) => {
+                    assert_eq!(codes.len(), before.1 + 1, "{body}: {parsed}");
+                    assert_eq!(e.code, codes[before.1], "{body}");
+                }
+                reply::Parsed::Nothing(_) => {
+                    assert_eq!((owned.len(), codes.len()), before, "{body}: {parsed}");
+                }
             }
         }
         let mut statuses = owned.iter();
