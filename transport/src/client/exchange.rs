@@ -26,6 +26,10 @@ const COALESCE: usize = 16 * 1024;
 /// Read granularity.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The most read-buffer capacity an idle connection keeps (a larger one, left by a large
+/// answer, is let go rather than held by a pooled connection).
+const KEEP_READ: usize = 64 * 1024;
+
 /// A connection's reusable buffers.
 #[derive(Default)]
 pub struct Buffers {
@@ -33,6 +37,17 @@ pub struct Buffers {
     read: BytesMut,
     /// The request head being written.
     write: Vec<u8>,
+}
+
+impl Buffers {
+    /// Lets go of a read buffer grown by a large answer. The answer's body shares its
+    /// allocation, so keeping it would hold that much memory for as long as the connection
+    /// stays in the pool.
+    fn release_large(&mut self) {
+        if self.read.capacity() > KEEP_READ {
+            self.read = BytesMut::new();
+        }
+    }
 }
 
 /// A complete response.
@@ -119,7 +134,9 @@ where
         // A server may answer and close before taking the whole body (a 413, say): read what
         // it said. If it said nothing, the write failed on a connection the server had already
         // closed, the same "closed before the response" as an empty read.
-        return match read_response(io, &mut bufs.read, max_body).await {
+        let read = read_response(io, &mut bufs.read, max_body).await;
+        bufs.release_large();
+        return match read {
             Ok(mut response) => {
                 response.reusable = false;
                 Ok(response)
@@ -127,7 +144,9 @@ where
             Err(_) => Err(io_error(e, false)),
         };
     }
-    read_response(io, &mut bufs.read, max_body).await
+    let read = read_response(io, &mut bufs.read, max_body).await;
+    bufs.release_large();
+    read
 }
 
 /// `n` in decimal, in `buf`.

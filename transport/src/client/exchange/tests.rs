@@ -381,3 +381,24 @@ mod generated {
         }
     }
 }
+
+#[tokio::test]
+async fn a_large_answer_leaves_no_large_buffer_on_the_connection() {
+    let big = vec![b'x'; 1 << 20];
+    let mut reply =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", big.len()).into_bytes();
+    reply.extend_from_slice(&big);
+    let (mut client, server) = duplex(1 << 16);
+    let server = tokio::spawn(serve_once(server, reply, 1 << 16, false));
+    let mut bufs = Buffers::default();
+    let r = ok(exchange(&mut client, &mut bufs, PREFIX, None, b"{}", 2 << 20).await);
+    assert_eq!(r.body.len(), big.len());
+    assert!(r.reusable);
+    assert!(
+        bufs.read.capacity() <= KEEP_READ,
+        "{} bytes kept",
+        bufs.read.capacity()
+    );
+    drop(client);
+    server.await.expect("server task");
+}
