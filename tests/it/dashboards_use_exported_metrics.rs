@@ -3,7 +3,6 @@
 //! renamed metric cannot leave a panel empty or an alert silent.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::support::mock_els::*;
@@ -43,10 +42,7 @@ fn read(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_and_alerts_use_only_exported_metrics() {
     let els = mocks(2).await;
-    let settings = executionbackup::config::Settings {
-        metrics: Some("127.0.0.1:0".parse::<SocketAddr>().expect("addr")),
-        ..settings()
-    };
+    let settings = settings_with_metrics();
     let running = proxy(&plain(&els), settings).await;
     let cl = Cl::new(running.url());
     assert_eq!(status_of(&cl.new_payload(1).await), "VALID");

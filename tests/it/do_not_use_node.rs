@@ -6,7 +6,6 @@ use std::time::Duration;
 use crate::support::mock_els::*;
 use crate::support::proxy::{prometheus, sample};
 use crate::support::shapes::{fcu_params, fcu_result, payload_status};
-use executionbackup::config::Settings;
 use mock_el::{Behaviour, Status, B256};
 use serde_json::json;
 
@@ -115,10 +114,7 @@ async fn a_slow_do_not_use_node_does_not_delay_the_answer() {
     // come first.
     let els = mocks(3).await;
     els[2].set(Behaviour::hang().scoped("engine_newPayload"));
-    let settings = Settings {
-        metrics: Some("127.0.0.1:0".parse().expect("addr")),
-        ..settings()
-    };
+    let settings = settings_with_metrics();
     let running = proxy(
         &[
             (els[0].url(), ""),

@@ -12,11 +12,10 @@ use serde_json::json;
 
 fn with_prometheus() -> Settings {
     Settings {
-        metrics: Some("127.0.0.1:0".parse::<SocketAddr>().expect("addr")),
         // One probe round at start and one at the first tick, then none during the test: which
         // node a read goes to first then depends only on the reads themselves.
         health_interval: Duration::from_secs(3600),
-        ..settings()
+        ..settings_with_metrics()
     }
 }
 

@@ -1,7 +1,5 @@
 //! The seed-compatible /metrics JSON and the Prometheus exposition, snapshotted.
 
-use std::net::SocketAddr;
-
 use crate::support::mock_els::*;
 use mock_el::Status;
 use serde_json::json;
@@ -9,10 +7,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_json_and_prometheus() {
     let els = mocks(3).await;
-    let settings = executionbackup::config::Settings {
-        metrics: Some("127.0.0.1:0".parse::<SocketAddr>().expect("addr")),
-        ..settings()
-    };
+    let settings = settings_with_metrics();
     let running = proxy(&plain(&els), settings).await;
     let cl = Cl::new(running.url());
     cl.new_payload(1).await;

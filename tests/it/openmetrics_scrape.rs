@@ -36,10 +36,7 @@ fn samples(text: &str) -> BTreeSet<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_gets_openmetrics_and_curl_the_text_format() {
     let els = mocks(2).await;
-    let settings = executionbackup::config::Settings {
-        metrics: Some("127.0.0.1:0".parse::<SocketAddr>().expect("addr")),
-        ..settings()
-    };
+    let settings = settings_with_metrics();
     let running = proxy(&plain(&els), settings).await;
     let cl = Cl::new(running.url());
     assert_eq!(status_of(&cl.new_payload(1).await), "VALID");

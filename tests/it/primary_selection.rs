@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::support::mock_els::*;
 use crate::support::proxy::{prometheus, sample};
-use executionbackup::config::Settings;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,10 +87,7 @@ async fn all_nodes_dead_then_back() {
 async fn a_silent_primary_is_hedged_and_then_skipped() {
     let els = mocks(2).await;
     let urls: Vec<(String, &str)> = els.iter().map(|e| (e.url(), "#timeout=2000")).collect();
-    let settings = Settings {
-        metrics: Some("127.0.0.1:0".parse().expect("addr")),
-        ..settings()
-    };
+    let settings = settings_with_metrics();
     let running = proxy(&urls, settings).await;
     let cl = Cl::new(running.url());
     assert_eq!(cl.metrics().await["primary_node"], els[0].url());

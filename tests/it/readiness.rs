@@ -3,7 +3,6 @@
 //! answers throughout. On the shipped binary: one ERROR line when no execution client is alive,
 //! and one when one returns.
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -49,8 +48,7 @@ async fn readyz_turns_503_as_nodes_die_and_200_as_they_return() {
     let els = mocks(2).await;
     let settings = executionbackup::config::Settings {
         ready_min_nodes: 2,
-        metrics: Some("127.0.0.1:0".parse::<SocketAddr>().expect("addr")),
-        ..settings()
+        ..settings_with_metrics()
     };
     let running = proxy(&plain(&els), settings).await;
     let base = running.url();

@@ -25,6 +25,15 @@ pub fn settings() -> Settings {
     }
 }
 
+/// [`settings`] with the Prometheus endpoint on a free loopback port
+/// (`Running::metrics_addr` says which).
+pub fn settings_with_metrics() -> Settings {
+    Settings {
+        metrics: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..settings()
+    }
+}
+
 /// `n` mock ELs named el1..elN, all VALID.
 pub async fn mocks(n: usize) -> Vec<MockElHandle> {
     let mut out = Vec::new();
