@@ -261,7 +261,7 @@ pub mod defaults {
     pub const LAG_GRACE_MS: u64 = 300;
     pub const MIN_VALID: u64 = 1;
     pub const KEEP_WARM: usize = 64;
-    pub const KEEP_WARM_MB: usize = 16;
+    pub const KEEP_WARM_MB: usize = 6;
     pub const HEALTH_INTERVAL_S: u64 = 5;
     pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
     pub const MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;

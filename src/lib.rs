@@ -29,6 +29,7 @@ pub mod inclusion;
 pub mod invalid_blocks;
 pub mod journal;
 pub mod log_level;
+pub mod malloc_tuning;
 pub mod merge;
 pub mod methods;
 pub mod metrics;

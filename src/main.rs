@@ -5,10 +5,12 @@ use clap::Parser;
 use eb_transport::{SystemClock, TokioNet};
 use executionbackup::config::{self, Cli, LogFormat};
 use executionbackup::startup::EXIT_CONFIG;
-use executionbackup::{app, dev};
+use executionbackup::{app, dev, malloc_tuning};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // Before any thread starts: large bodies go back to the kernel when freed.
+    malloc_tuning::bound_large_blocks();
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
     if cli.print_token {

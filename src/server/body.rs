@@ -3,20 +3,34 @@
 
 use std::net::SocketAddr;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::Limits;
+use super::body_pool::{BodyPool, POOLED_FROM};
+use super::{Front, Limits};
 use crate::http::{json, json_error, HttpResponse};
 use crate::refusals::{Reason, Refusals};
 use crate::rpc::{self, RpcError};
 
-/// The whole body of `req`, or the response that refuses it (the refusal counted by reason).
-pub(super) async fn read_body(
+impl Front {
+    /// The whole body of `req`, or the response that refuses it (the refusal counted by
+    /// reason).
+    pub(super) async fn read_body(
+        &self,
+        refusals: &Refusals,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Bytes, HttpResponse> {
+        read_body(&self.limits, &self.bodies, refusals, peer, req).await
+    }
+}
+
+async fn read_body(
     limits: &Limits,
+    pool: &BodyPool,
     refusals: &Refusals,
     peer: SocketAddr,
     req: Request<Incoming>,
@@ -47,7 +61,7 @@ pub(super) async fn read_body(
         return Err(too_large());
     }
     let timeout = limits.body_timeout;
-    match tokio::time::timeout(timeout, gather(req.into_body(), declared, limit)).await {
+    match tokio::time::timeout(timeout, gather(req.into_body(), declared, limit, pool)).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(Gathered::TooLarge)) => Err(too_large()),
         Ok(Err(Gathered::Broken(e))) => Err(json_error(
@@ -89,18 +103,19 @@ async fn gather(
     mut body: Incoming,
     declared: Option<usize>,
     limit: usize,
+    pool: &BodyPool,
 ) -> Result<Bytes, Gathered> {
     // A body that arrives in one chunk is used as it is; a longer one is gathered into one
     // buffer sized from Content-Length up front, so it is copied once and never reallocated.
+    // A large one's buffer comes from (and goes back to) the pool.
     let mut first: Option<Bytes> = None;
-    let mut gathered: Option<BytesMut> = None;
+    let mut gathered: Option<Vec<u8>> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(Gathered::Broken)?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
-        let so_far =
-            gathered.as_ref().map_or(0, BytesMut::len) + first.as_ref().map_or(0, Bytes::len);
+        let so_far = gathered.as_ref().map_or(0, Vec::len) + first.as_ref().map_or(0, Bytes::len);
         if so_far + chunk.len() > limit {
             return Err(Gathered::TooLarge);
         }
@@ -109,7 +124,11 @@ async fn gather(
             (None, None) => first = Some(chunk),
             (None, Some(head)) => {
                 let capacity = declared.unwrap_or(0).clamp(head.len() + chunk.len(), limit);
-                let mut buf = BytesMut::with_capacity(capacity);
+                let mut buf = if capacity >= POOLED_FROM {
+                    pool.take(capacity)
+                } else {
+                    Vec::with_capacity(capacity)
+                };
                 buf.extend_from_slice(&head);
                 buf.extend_from_slice(&chunk);
                 gathered = Some(buf);
@@ -117,7 +136,8 @@ async fn gather(
         }
     }
     Ok(match gathered {
-        Some(buf) => buf.freeze(),
+        Some(buf) if buf.capacity() >= POOLED_FROM => pool.share(buf),
+        Some(buf) => Bytes::from(buf),
         None => first.unwrap_or_default(),
     })
 }

@@ -40,6 +40,7 @@ use crate::rpc::{self, RpcError};
 use crate::trust;
 
 mod body;
+mod body_pool;
 mod fd_limit;
 mod gate;
 
@@ -91,6 +92,8 @@ pub struct Front {
     tls: Option<TlsAcceptor>,
     /// Where this process listens: a node there would be the proxy itself.
     own: Vec<SocketAddr>,
+    /// Buffers of large request bodies, reused from one call to the next.
+    bodies: body_pool::BodyPool,
 }
 
 impl Front {
@@ -102,6 +105,7 @@ impl Front {
             admin: settings.admin_secret.clone().map(Verifier::new),
             tls: settings.tls.clone().map(TlsAcceptor::from),
             own: Vec::new(),
+            bodies: body_pool::BodyPool::default(),
         }
     }
 
@@ -276,7 +280,8 @@ async fn handle<N: Network>(
             if let Some(resp) = admin_refusal(&proxy, front, conn, &req) {
                 return resp;
             }
-            let body = match body::read_body(&front.limits, &proxy.metrics.refusals, conn.peer, req)
+            let body = match front
+                .read_body(&proxy.metrics.refusals, conn.peer, req)
                 .await
             {
                 Ok(body) => body,
@@ -409,7 +414,10 @@ async fn engine<N: Network>(
             return json(StatusCode::UNSUPPORTED_MEDIA_TYPE, body);
         }
     }
-    let body = match body::read_body(&front.limits, &proxy.metrics.refusals, conn.peer, req).await {
+    let body = match front
+        .read_body(&proxy.metrics.refusals, conn.peer, req)
+        .await
+    {
         Ok(body) => body,
         Err(resp) => return resp,
     };

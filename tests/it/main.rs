@@ -33,6 +33,7 @@ mod interop_keep_warm;
 mod interop_two_els;
 mod journal_survives_sigkill;
 mod keep_warm;
+mod large_bodies_forwarded_whole;
 mod late_invalid_is_remembered;
 mod listener_tls;
 mod merged_reads;
