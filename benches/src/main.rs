@@ -286,6 +286,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             tokio::time::sleep(Duration::from_millis(500)).await;
             memory.idle = procfs::memory(pid)?;
         }
+        let floor = if wanted(Section::NewPayload) && !args.smoke {
+            ctx.start_floor(n).await?
+        } else {
+            None
+        };
         for (shape, &iterations) in SHAPES.iter().zip(&plan.iterations) {
             if !wanted(Section::NewPayload) || !size_wanted(shape.label) {
                 continue;
@@ -305,8 +310,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 iterations,
                 "newPayload latency"
             );
-            let row =
-                latency::new_payload(&mut ctx, &proxy, n, *shape, iterations, plan.warmup).await?;
+            let row = latency::new_payload(
+                &mut ctx,
+                &proxy,
+                floor.as_ref(),
+                n,
+                *shape,
+                iterations,
+                plan.warmup,
+            )
+            .await?;
             report.latency.push(row);
             if let (Some(pid), Some(slot)) = (watch, peak_slot) {
                 *slot = Some(procfs::memory(pid)?.peak_kb);

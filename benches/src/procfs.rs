@@ -74,23 +74,49 @@ fn stat_seconds(pid: u32) -> anyhow::Result<f64> {
 
 /// User and system CPU time from `/proc/PID/stat`, in seconds (10 ms resolution).
 pub fn user_system_seconds(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let fields = stat_fields(pid)?;
+    Ok((fields.ticks(11)?, fields.ticks(12)?))
+}
+
+/// Minor page faults since the process started (a page the kernel had to map in: first touch
+/// of fresh memory, or memory given back and touched again). An exact count, unlike CPU time.
+pub fn minor_faults(pid: u32) -> anyhow::Result<u64> {
+    stat_fields(pid)?.number(7)
+}
+
+/// The fields of `/proc/PID/stat` after the command name.
+struct StatFields {
+    pid: u32,
+    fields: Vec<String>,
+}
+
+impl StatFields {
+    /// Field `i` counted from field 3 (state) as 0.
+    fn number(&self, i: usize) -> anyhow::Result<u64> {
+        self.fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .ok_or_else(|| anyhow!("no field {} in /proc/{}/stat", i + 3, self.pid))
+    }
+
+    fn ticks(&self, i: usize) -> anyhow::Result<f64> {
+        Ok(self.number(i)? as f64 / USER_HZ)
+    }
+}
+
+fn stat_fields(pid: u32) -> anyhow::Result<StatFields> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces; the fields after its closing parenthesis
-    // start with field 3 (state). utime and stime are fields 14 and 15.
+    // start with field 3 (state): minflt is field 10, utime and stime are fields 14 and 15.
     let after = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| -> anyhow::Result<f64> {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .map(|t| t as f64 / USER_HZ)
-            .ok_or_else(|| anyhow!("no field {} in /proc/{pid}/stat", i + 3))
-    };
-    Ok((tick(11)?, tick(12)?))
+    Ok(StatFields {
+        pid,
+        fields: after.split_whitespace().map(str::to_owned).collect(),
+    })
 }
 
 /// Open file descriptors (sockets included).

@@ -102,7 +102,9 @@ pub fn our_binary(no_build: bool) -> anyhow::Result<PathBuf> {
     let binary = target_dir.join("release").join("executionbackup");
     if !no_build {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        tracing::info!("building the proxy: cargo build --release -p executionbackup -p mock-el");
+        tracing::info!(
+            "building the proxy: cargo build --release -p executionbackup -p mock-el -p bench"
+        );
         let status = Command::new(cargo)
             .args([
                 "build",
@@ -111,6 +113,8 @@ pub fn our_binary(no_build: bool) -> anyhow::Result<PathBuf> {
                 "executionbackup",
                 "-p",
                 "mock-el",
+                "-p",
+                "bench",
             ])
             .current_dir(&root)
             .status()
@@ -130,13 +134,22 @@ pub fn our_binary(no_build: bool) -> anyhow::Result<PathBuf> {
 
 /// The workspace's release `mock-el` binary (built with the proxy), if it is there.
 pub fn mock_el_binary() -> Option<PathBuf> {
+    release_binary("mock-el")
+}
+
+/// The workspace's release `relay_floor` binary (built with the proxy), if it is there.
+pub fn relay_floor_binary() -> Option<PathBuf> {
+    release_binary("relay_floor")
+}
+
+fn release_binary(name: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()?
         .to_path_buf();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    Some(target_dir.join("release").join("mock-el")).filter(|p| p.is_file())
+    Some(target_dir.join("release").join(name)).filter(|p| p.is_file())
 }
 
 /// A proxy ready for traffic.

@@ -200,8 +200,8 @@ impl Report {
             return;
         }
         md.push_str("#### Latency (sequential requests)\n\n");
-        md.push_str("| call | size | ELs | n | direct p50 | direct p99 | proxy p50 | proxy p99 | proxy max | added p50 | added p99 | added max | × p50 | × p99 | ideal fan-out p50 / p99 | own share p50 / p99 (proxy − ideal) | proxy CPU µs/call |\n");
-        md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        md.push_str("| call | size | ELs | n | direct p50 | direct p99 | proxy p50 | proxy p99 | proxy max | added p50 | added p99 | added max | × p50 | × p99 | ideal fan-out p50 / p99 | own share p50 / p99 (proxy − ideal) | relay floor's own share p50 | proxy CPU µs/call |\n");
+        md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for r in &self.latency {
             let size = match &r.payload {
                 Some(label) => format!("{label} ({:.1} KB)", r.request_bytes as f64 / 1024.0),
@@ -213,20 +213,32 @@ impl Report {
             let vs_fan = r.added_vs_fanout.map_or("–".into(), |a| {
                 format!("{:+.3} / {:+.3}", a.p50_ms, a.p99_ms)
             });
-            let cpu = match (r.proxy_cpu_us_per_call, r.proxy_cpu_system_share) {
-                (Some(c), Some(sys)) => format!("{c:.0} ({:.0} % sys)", sys * 100.0),
-                (Some(c), None) => format!("{c:.0}"),
-                _ => "–".into(),
+            let floor = r
+                .floor_vs_fanout
+                .map_or("–".into(), |a| format!("{:+.3}", a.p50_ms));
+            let notes: Vec<String> = [
+                r.proxy_cpu_system_share
+                    .map(|sys| format!("{:.0} % sys", sys * 100.0)),
+                r.proxy_faults_per_call
+                    .map(|f| format!("{f:.0} page faults")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let cpu = match r.proxy_cpu_us_per_call {
+                Some(c) if notes.is_empty() => format!("{c:.0}"),
+                Some(c) => format!("{c:.0} ({})", notes.join(", ")),
+                None => "–".into(),
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:+.3} | {:+.3} | {:+.3} | {:.2} | {:.2} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:+.3} | {:+.3} | {:+.3} | {:.2} | {:.2} | {} | {} | {} | {} |",
                 r.call, size, r.els, r.proxy.n, r.direct.p50, r.direct.p99, r.proxy.p50, r.proxy.p99,
                 r.proxy.max, r.added.p50_ms, r.added.p99_ms, r.added.max_ms, r.added.p50_ratio,
-                r.added.p99_ratio, fan, vs_fan, cpu
+                r.added.p99_ratio, fan, vs_fan, floor, cpu
             );
         }
-        md.push_str("\nThe CPU figure on a forkchoiceUpdatedV3 line covers that iteration's three calls (fcU, fcU + attributes, getPayload). \"Ideal fan-out\": the harness sends the same bytes to all the ELs itself and waits for the last answer (with 1 EL, the same request on a second connection); \"own share\" = proxy − ideal fan-out, what the proxy itself adds.\n\n");
+        md.push_str("\nThe CPU figure on a forkchoiceUpdatedV3 line covers that iteration's three calls (fcU, fcU + attributes, getPayload). \"Ideal fan-out\": the harness sends the same bytes to all the ELs itself and waits for the last answer (with 1 EL, the same request on a second connection); \"own share\" = proxy − ideal fan-out, what the proxy itself adds; \"relay floor\": the same requests, in the same rounds, through `relay_floor --mode store`, a relay that only moves bytes (receives the whole body, sends it to every EL, checks nothing), so its own share is the floor under any multiplexer on this machine.\n\n");
     }
 
     fn throughput_table(&self, md: &mut String) {

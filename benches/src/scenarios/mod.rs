@@ -146,19 +146,46 @@ impl Ctx {
         suffix: &str,
         label: &str,
     ) -> anyhow::Result<RunningProxy> {
-        // EL 0 is the mock-el process while one runs (the SIGSTOP fault).
-        let nodes: Vec<String> = (0..n)
-            .map(|i| match (i, self.fleet.process_url()) {
-                (0, Some(url)) => format!("{url}{suffix}"),
-                _ => format!("{}{suffix}", self.fleet.url(i)),
-            })
-            .collect();
+        let nodes = self.node_urls(n, suffix);
         self.proxies_started += 1;
         let log = self
             .workdir
             .join(format!("proxy-{:02}-{label}.log", self.proxies_started));
         tracing::info!(els = n, label, "starting the proxy");
         RunningProxy::start(&self.target, &nodes, &self.secret, &self.secret_path, &log).await
+    }
+
+    /// The URLs of the first `n` ELs, each followed by `suffix`. EL 0 is the mock-el process
+    /// while one runs (the SIGSTOP fault).
+    fn node_urls(&self, n: usize, suffix: &str) -> Vec<String> {
+        (0..n)
+            .map(|i| match (i, self.fleet.process_url()) {
+                (0, Some(url)) => format!("{url}{suffix}"),
+                _ => format!("{}{suffix}", self.fleet.url(i)),
+            })
+            .collect()
+    }
+
+    /// Starts the byte-moving relay (`relay_floor --mode store`) on the first `n` ELs, if its
+    /// binary is built; `None` (and a note in the log) when it is not.
+    pub async fn start_floor(&mut self, n: usize) -> anyhow::Result<Option<RunningProxy>> {
+        let Some(program) = crate::proxy_process::relay_floor_binary() else {
+            tracing::warn!(
+                "relay_floor is not built: no floor column (cargo build --release -p bench)"
+            );
+            return Ok(None);
+        };
+        let nodes = self.node_urls(n, "");
+        let target = Target::Command {
+            program,
+            args: vec!["--mode".into(), "store".into()],
+            ours: false,
+        };
+        let log = self.workdir.join(format!("relay-floor-{n}els.log"));
+        tracing::info!(els = n, "starting the relay floor");
+        RunningProxy::start(&target, &nodes, &self.secret, &self.secret_path, &log)
+            .await
+            .map(Some)
     }
 
     /// A direct connection's endpoint: EL `i`.
