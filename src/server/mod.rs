@@ -51,11 +51,6 @@ use gate::{ConnInfo, Gate};
 /// response on a kept-alive connection: it is both the slowloris guard and the idle timeout of
 /// an authenticated connection (one that never authenticated goes after `auth_grace`).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// The most a connection reads from its socket at once (hyper's default is about 400 KiB). A
-/// large body streams through this buffer into its own; kept small, the buffer stays in the
-/// CPU's cache, which cost less CPU per large newPayload in the benchmark (1 MB, 3 ELs: about
-/// 1.2-1.4 ms against 1.4-2.0 ms). A request head must fit in it too.
-const READ_BUFFER: usize = 64 * 1024;
 /// In-flight requests get this long to finish after shutdown starts.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -163,7 +158,6 @@ pub async fn serve<N: Network>(
                     builder
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .max_buf_size(READ_BUFFER)
                         .keep_alive(true);
                     match &front.tls {
                         None => {
