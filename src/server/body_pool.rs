@@ -17,6 +17,9 @@ use bytes::Bytes;
 pub const POOLED_FROM: usize = 256 * 1024;
 /// Spare buffers kept between calls.
 pub const MAX_SPARES: usize = 1;
+/// A buffer larger than this is freed rather than kept: one rare giant body must not hold its
+/// memory for good. The largest execution payloads seen are a few MB.
+pub const MAX_SPARE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Spare buffers for large bodies, shared by every connection of the front end.
 #[derive(Clone, Default)]
@@ -52,8 +55,12 @@ impl BodyPool {
         })
     }
 
-    /// Takes `buf` back as a spare, keeping the largest [`MAX_SPARES`].
+    /// Takes `buf` back as a spare, keeping the largest [`MAX_SPARES`] of at most
+    /// [`MAX_SPARE_BYTES`].
     fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > MAX_SPARE_BYTES {
+            return;
+        }
         buf.clear();
         let mut spares = self.spares.lock().unwrap_or_else(|p| p.into_inner());
         spares.push(buf);
@@ -130,6 +137,15 @@ mod tests {
         assert_eq!(pool.spare().0, 1, "the large spare waits for a large body");
         let too_small = pool.take(5 << 20);
         assert!(too_small.capacity() >= 5 << 20);
+        assert_eq!(pool.spare().0, 1);
+    }
+
+    #[test]
+    fn a_giant_body_is_not_kept() {
+        let pool = BodyPool::default();
+        drop(filled(&pool, MAX_SPARE_BYTES + 1, b'g'));
+        assert_eq!(pool.spare(), (0, 0));
+        drop(filled(&pool, MAX_SPARE_BYTES, b'g'));
         assert_eq!(pool.spare().0, 1);
     }
 
