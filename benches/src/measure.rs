@@ -47,6 +47,48 @@ impl Samples {
     }
 }
 
+/// Into how many consecutive rounds a run of interleaved samples is cut for its noise figure.
+pub const ROUNDS: usize = 5;
+
+impl Samples {
+    /// The p50 (ms) of each of `rounds` consecutive slices of the samples, in the order they
+    /// were taken (fewer slices when there are fewer samples than rounds).
+    pub fn round_medians(&self, rounds: usize) -> Vec<f64> {
+        if self.is_empty() || rounds == 0 {
+            return Vec::new();
+        }
+        let size = self.len().div_ceil(rounds);
+        self.0
+            .chunks(size)
+            .map(|round| Samples(round.to_vec()).summary().p50)
+            .collect()
+    }
+}
+
+/// The smallest and largest difference between `a`'s and `b`'s median over the same rounds.
+/// Samples taken in turn (a, b, a, b, …) share each round's background load, so the spread of
+/// these differences is the machine's noise on the difference of p50s.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Spread {
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Spread {
+    /// `None` when either side has no samples.
+    pub fn of_difference(a: &Samples, b: &Samples, rounds: usize) -> Option<Self> {
+        let diffs: Vec<f64> = a
+            .round_medians(rounds)
+            .into_iter()
+            .zip(b.round_medians(rounds))
+            .map(|(x, y)| x - y)
+            .collect();
+        let min_ms = diffs.iter().copied().reduce(f64::min)?;
+        let max_ms = diffs.iter().copied().reduce(f64::max)?;
+        Some(Self { min_ms, max_ms })
+    }
+}
+
 /// Nearest-rank percentile of sorted values (0 for none).
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -113,6 +155,33 @@ mod tests {
         assert_eq!(percentile(&v, 1.0), 100.0);
         assert_eq!(percentile(&[7.0], 0.99), 7.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    fn samples(ms: &[u64]) -> Samples {
+        let mut s = Samples::default();
+        for &m in ms {
+            s.push(Duration::from_millis(m));
+        }
+        s
+    }
+
+    #[test]
+    fn round_medians_follow_the_order_of_the_samples() {
+        let s = samples(&[1, 2, 3, 10, 20, 30, 7, 8, 9]);
+        assert_eq!(s.round_medians(3), vec![2.0, 20.0, 8.0]);
+        // Fewer samples than rounds: one per sample.
+        assert_eq!(samples(&[4, 5]).round_medians(5), vec![4.0, 5.0]);
+        assert!(Samples::default().round_medians(5).is_empty());
+    }
+
+    #[test]
+    fn spread_of_a_difference_over_rounds() {
+        let proxy = samples(&[5, 5, 9, 9, 6, 6]);
+        let base = samples(&[4, 4, 4, 4, 5, 5]);
+        let spread = Spread::of_difference(&proxy, &base, 3).expect("both sides measured");
+        assert!((spread.min_ms - 1.0).abs() < 1e-9);
+        assert!((spread.max_ms - 5.0).abs() < 1e-9);
+        assert_eq!(Spread::of_difference(&proxy, &Samples::default(), 3), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::measure::Spread;
 use crate::procfs::{Machine, Memory};
 use crate::scenarios::failover::FailoverRow;
 use crate::scenarios::fault_slots::{self, FaultSlotsRow};
@@ -200,7 +201,7 @@ impl Report {
             return;
         }
         md.push_str("#### Latency (sequential requests)\n\n");
-        md.push_str("| call | size | ELs | n | direct p50 | direct p99 | proxy p50 | proxy p99 | proxy max | added p50 | added p99 | added max | × p50 | × p99 | ideal fan-out p50 / p99 | own share p50 / p99 (proxy − ideal) | relay floor's own share p50 | proxy CPU µs/call |\n");
+        md.push_str("| call | size | ELs | n | direct p50 | direct p99 | proxy p50 | proxy p99 | proxy max | added p50 | added p99 | added max | × p50 | × p99 | ideal fan-out p50 / p99 | own share p50 / p99 (proxy − ideal) [p50 per round, min … max] | relay floor's own share p50 [per round] | proxy CPU µs/call |\n");
         md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for r in &self.latency {
             let size = match &r.payload {
@@ -210,12 +211,22 @@ impl Report {
             let fan = r
                 .ideal_fanout
                 .map_or("–".into(), |f| format!("{:.3} / {:.3}", f.p50, f.p99));
+            let rounds = |spread: Option<Spread>| {
+                spread.map_or(String::new(), |r| {
+                    format!(" [{:+.3} … {:+.3}]", r.min_ms, r.max_ms)
+                })
+            };
             let vs_fan = r.added_vs_fanout.map_or("–".into(), |a| {
-                format!("{:+.3} / {:+.3}", a.p50_ms, a.p99_ms)
+                format!(
+                    "{:+.3} / {:+.3}{}",
+                    a.p50_ms,
+                    a.p99_ms,
+                    rounds(r.own_share_rounds)
+                )
             });
-            let floor = r
-                .floor_vs_fanout
-                .map_or("–".into(), |a| format!("{:+.3}", a.p50_ms));
+            let floor = r.floor_vs_fanout.map_or("–".into(), |a| {
+                format!("{:+.3}{}", a.p50_ms, rounds(r.floor_rounds))
+            });
             let notes: Vec<String> = [
                 r.proxy_cpu_system_share
                     .map(|sys| format!("{:.0} % sys", sys * 100.0)),
@@ -238,7 +249,7 @@ impl Report {
                 r.added.p99_ratio, fan, vs_fan, floor, cpu
             );
         }
-        md.push_str("\nThe CPU figure on a forkchoiceUpdatedV3 line covers that iteration's three calls (fcU, fcU + attributes, getPayload). \"Ideal fan-out\": the harness sends the same bytes to all the ELs itself and waits for the last answer (with 1 EL, the same request on a second connection); \"own share\" = proxy − ideal fan-out, what the proxy itself adds; \"relay floor\": the same requests, in the same rounds, through `relay_floor --mode store`, a relay that only moves bytes (receives the whole body, sends it to every EL, checks nothing), so its own share is the floor under any multiplexer on this machine.\n\n");
+        md.push_str("\nThe CPU figure on a forkchoiceUpdatedV3 line covers that iteration's three calls (fcU, fcU + attributes, getPayload). \"Ideal fan-out\": the harness sends the same bytes to all the ELs itself and waits for the last answer (with 1 EL, the same request on a second connection); \"own share\" = proxy − ideal fan-out, what the proxy itself adds; \"relay floor\": the same requests, in the same rounds, through `relay_floor --mode store`, a relay that only moves bytes (receives the whole body, sends it to every EL, checks nothing), so its own share is the floor under any multiplexer on this machine. In brackets: the same p50 difference in each of the run's five consecutive rounds (the modes take turns request by request, so a round's background load hits them alike), smallest and largest: the machine's noise.\n\n");
     }
 
     fn throughput_table(&self, md: &mut String) {

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::{next_id, Ctx};
 use crate::client::Conn;
-use crate::measure::{Added, Samples, Summary};
+use crate::measure::{Added, Samples, Spread, Summary, ROUNDS};
 use crate::payloads::{PayloadTemplate, Shape};
 use crate::procfs;
 use crate::proxy_process::RunningProxy;
@@ -40,12 +40,19 @@ pub struct LatencyRow {
     pub added: Added,
     /// Proxy against the ideal fan-out: the proxy's own share.
     pub added_vs_fanout: Option<Added>,
+    /// The machine's noise on the own share: its p50 in each of [`ROUNDS`] consecutive rounds,
+    /// smallest and largest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_share_rounds: Option<Spread>,
     /// The byte-moving relay (`relay_floor --mode store`), when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relay_floor: Option<Summary>,
     /// The relay against the ideal fan-out: the floor under any proxy's own share.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub floor_vs_fanout: Option<Added>,
+    /// The same over rounds, smallest and largest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_rounds: Option<Spread>,
     /// The proxy's user+system CPU time per call through it, when its process is known.
     pub proxy_cpu_us_per_call: Option<f64>,
     /// The kernel's share of that CPU time (socket copies, page faults), from 10 ms ticks.
@@ -194,7 +201,9 @@ pub async fn new_payload(
     line.proxy_faults_per_call = faults_before
         .zip(faults_after)
         .map(|(a, b)| b.saturating_sub(a) as f64 / calls);
+    line.own_share_rounds = Spread::of_difference(&through, &fanout, ROUNDS);
     if conns.floor.is_some() {
+        line.floor_rounds = Spread::of_difference(&relayed, &fanout, ROUNDS);
         let relayed = relayed.summary();
         line.floor_vs_fanout = line.ideal_fanout.as_ref().map(|f| Added::of(&relayed, f));
         line.relay_floor = Some(relayed);
@@ -235,6 +244,8 @@ pub(crate) fn row(
         ideal_fanout,
         relay_floor: None,
         floor_vs_fanout: None,
+        own_share_rounds: None,
+        floor_rounds: None,
         proxy_cpu_us_per_call,
         proxy_cpu_system_share: None,
         proxy_faults_per_call: None,
