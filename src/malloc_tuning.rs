@@ -17,18 +17,12 @@ pub const MMAP_THRESHOLD: usize = 512 * 1024;
 /// glibc's environment variable for the same setting.
 const GLIBC_ENV: &str = "MALLOC_MMAP_THRESHOLD_";
 
-/// Whether the proxy sets the threshold: only when the operator has not.
-pub fn should_set(env_value: Option<&std::ffi::OsStr>) -> bool {
-    env_value.is_none()
-}
-
-/// Sets the threshold (glibc on Linux; elsewhere nothing). Call before other threads start.
-/// Returns whether it was set.
-pub fn bound_large_blocks() -> bool {
-    if !should_set(std::env::var_os(GLIBC_ENV).as_deref()) {
-        return false;
+/// Sets the threshold unless the operator set glibc's own (glibc on Linux; elsewhere
+/// nothing). Call before other threads start.
+pub fn bound_large_blocks() {
+    if std::env::var_os(GLIBC_ENV).is_none() {
+        set_threshold();
     }
-    set_threshold()
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -48,13 +42,6 @@ fn set_threshold() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_operators_own_setting_is_left_alone() {
-        assert!(should_set(None));
-        assert!(!should_set(Some(std::ffi::OsStr::new("1048576"))));
-        assert!(!should_set(Some(std::ffi::OsStr::new(""))));
-    }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]

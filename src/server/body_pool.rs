@@ -1,12 +1,12 @@
-//! Reusing the buffers of large request bodies.
+//! Reusing the buffer of large request bodies.
 //!
-//! A large newPayload (a megabyte or more) is gathered into one buffer that the lanes and
+//! A large newPayload (from [`POOLED_FROM`] up) is gathered into one buffer that the lanes and
 //! `--keep-warm` then share. Allocating that buffer fresh for every call makes the kernel
-//! fault in and zero every page of it again (on this kind of VM about 0.4 ms of CPU per MB),
-//! and handing it back to malloc's heaps leaves freed megabytes resident. Instead, a buffer
-//! whose last user lets go comes back here, and the next large body is gathered into it: in a
-//! steady stream of large payloads no page is faulted twice, and the memory held for bodies is
-//! the bodies in use plus at most [`MAX_SPARES`] spare buffers.
+//! fault in and zero every page of it again, and handing it back to malloc's heaps leaves
+//! freed megabytes resident. Instead, a buffer whose last user lets go comes back here as the
+//! spare, and the next large body is gathered into it: in a steady stream of large payloads no
+//! page is faulted twice, and the memory held for bodies is the bodies in use plus one spare of
+//! at most [`MAX_SPARE_BYTES`].
 
 use std::sync::{Arc, Mutex};
 
@@ -15,33 +15,25 @@ use bytes::Bytes;
 /// Bodies at least this large (by Content-Length) are gathered into pooled buffers; smaller
 /// ones are cheap to allocate and stay with malloc.
 pub const POOLED_FROM: usize = 256 * 1024;
-/// Spare buffers kept between calls.
-pub const MAX_SPARES: usize = 1;
 /// A buffer larger than this is freed rather than kept: one rare giant body must not hold its
 /// memory for good. The largest execution payloads seen are a few MB.
 pub const MAX_SPARE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Spare buffers for large bodies, shared by every connection of the front end.
+/// The spare buffer for large bodies, shared by every connection of the front end.
 #[derive(Clone, Default)]
 pub struct BodyPool {
-    spares: Arc<Mutex<Vec<Vec<u8>>>>,
+    spare: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
 impl BodyPool {
-    /// An empty buffer with room for `len` bytes: a spare that fits (and is not more than
+    /// An empty buffer with room for `len` bytes: the spare if it fits (and is not more than
     /// twice as large, so a small body never pins a huge buffer), else a new one.
     pub fn take(&self, len: usize) -> Vec<u8> {
-        let mut spares = self.spares.lock().unwrap_or_else(|p| p.into_inner());
-        let fits = spares
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.capacity() >= len && b.capacity() / 2 <= len)
-            .min_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i);
-        match fits {
-            Some(i) => spares.swap_remove(i),
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        match spare.take_if(|b| b.capacity() >= len && b.capacity() / 2 <= len) {
+            Some(buf) => buf,
             None => {
-                drop(spares);
+                drop(spare);
                 Vec::with_capacity(len)
             }
         }
@@ -55,26 +47,27 @@ impl BodyPool {
         })
     }
 
-    /// Takes `buf` back as a spare, keeping the largest [`MAX_SPARES`] of at most
-    /// [`MAX_SPARE_BYTES`].
+    /// Takes `buf` back as the spare if it is larger than the one waiting (and at most
+    /// [`MAX_SPARE_BYTES`]).
     fn give_back(&self, mut buf: Vec<u8>) {
         if buf.capacity() > MAX_SPARE_BYTES {
             return;
         }
         buf.clear();
-        let mut spares = self.spares.lock().unwrap_or_else(|p| p.into_inner());
-        spares.push(buf);
-        if spares.len() > MAX_SPARES {
-            spares.sort_unstable_by_key(|b| std::cmp::Reverse(b.capacity()));
-            spares.truncate(MAX_SPARES);
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare
+            .as_ref()
+            .is_none_or(|kept| kept.capacity() < buf.capacity())
+        {
+            *spare = Some(buf);
         }
     }
 
-    /// How many spare buffers wait, and their bytes.
+    /// The spare's capacity, if one waits.
     #[cfg(test)]
-    pub fn spare(&self) -> (usize, usize) {
-        let spares = self.spares.lock().unwrap_or_else(|p| p.into_inner());
-        (spares.len(), spares.iter().map(Vec::capacity).sum())
+    pub fn spare(&self) -> Option<usize> {
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        spare.as_ref().map(Vec::capacity)
     }
 }
 
@@ -114,10 +107,10 @@ mod tests {
         let clone = first.slice(10..20);
         drop(first);
         // A slice still holds it.
-        assert_eq!(pool.spare(), (0, 0));
+        assert_eq!(pool.spare(), None);
         assert_eq!(&clone[..], &[b'a'; 10]);
         drop(clone);
-        assert_eq!(pool.spare().0, 1);
+        assert!(pool.spare().is_some());
         let second = filled(&pool, (1 << 20) - 5, b'b');
         assert_eq!(second.as_ptr(), address, "the spare is reused");
         assert!(
@@ -125,7 +118,7 @@ mod tests {
             "no byte of the old body is left"
         );
         assert_eq!(second.len(), (1 << 20) - 5);
-        assert_eq!(pool.spare(), (0, 0));
+        assert_eq!(pool.spare(), None);
     }
 
     #[test]
@@ -134,31 +127,33 @@ mod tests {
         drop(filled(&pool, 4 << 20, b'a'));
         let small = pool.take(1 << 20);
         assert!(small.capacity() < 4 << 20);
-        assert_eq!(pool.spare().0, 1, "the large spare waits for a large body");
+        assert!(
+            pool.spare().is_some(),
+            "the large spare waits for a large body"
+        );
         let too_small = pool.take(5 << 20);
         assert!(too_small.capacity() >= 5 << 20);
-        assert_eq!(pool.spare().0, 1);
+        assert!(pool.spare().is_some());
     }
 
     #[test]
     fn a_giant_body_is_not_kept() {
         let pool = BodyPool::default();
         drop(filled(&pool, MAX_SPARE_BYTES + 1, b'g'));
-        assert_eq!(pool.spare(), (0, 0));
+        assert_eq!(pool.spare(), None);
         drop(filled(&pool, MAX_SPARE_BYTES, b'g'));
-        assert_eq!(pool.spare().0, 1);
+        assert!(pool.spare().is_some());
     }
 
     #[test]
-    fn spares_are_bounded_and_the_largest_kept() {
+    fn one_spare_is_kept_the_largest() {
         let pool = BodyPool::default();
         let bodies: Vec<Bytes> = [1usize << 20, 3 << 20, 2 << 20]
             .iter()
             .map(|&len| filled(&pool, len, b'x'))
             .collect();
         drop(bodies);
-        let (count, bytes) = pool.spare();
-        assert_eq!(count, MAX_SPARES);
-        assert!((3 << 20..4 << 20).contains(&bytes), "kept {bytes}");
+        let kept = pool.spare().expect("a spare");
+        assert!((3 << 20..4 << 20).contains(&kept), "kept {kept}");
     }
 }
