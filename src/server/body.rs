@@ -1,6 +1,8 @@
 //! Reading a request body within the front end's limits: size (413, connection closed) and
-//! time (408, connection closed).
+//! time (408, connection closed). The body comes from hyper ([`Incoming`]) or from the
+//! hand-written HTTP/1.1 side ([`super::conn::Direct`]); both read it the same way.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -15,25 +17,38 @@ use crate::http::{json, json_error, HttpResponse};
 use crate::refusals::{Reason, Refusals};
 use crate::rpc::{self, RpcError};
 
+/// A request's body, not read yet.
+pub(super) trait RequestBody: Send {
+    /// Reads the whole body, of at most `limit` bytes; `declared` is its `Content-Length`.
+    /// A body of [`POOLED_FROM`] bytes or more that is not already in one piece is gathered
+    /// into a buffer from `pool`.
+    fn gather(
+        self,
+        declared: Option<usize>,
+        limit: usize,
+        pool: &BodyPool,
+    ) -> impl Future<Output = Result<Bytes, Gathered>> + Send;
+}
+
 impl Front {
     /// The whole body of `req`, or the response that refuses it (the refusal counted by
     /// reason).
-    pub(super) async fn read_body(
+    pub(super) async fn read_body<B: RequestBody>(
         &self,
         refusals: &Refusals,
         peer: SocketAddr,
-        req: Request<Incoming>,
+        req: Request<B>,
     ) -> Result<Bytes, HttpResponse> {
         read_body(&self.limits, &self.bodies, refusals, peer, req).await
     }
 }
 
-async fn read_body(
+async fn read_body<B: RequestBody>(
     limits: &Limits,
     pool: &BodyPool,
     refusals: &Refusals,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    req: Request<B>,
 ) -> Result<Bytes, HttpResponse> {
     let limit = limits.max_request_bytes;
     let too_large = || {
@@ -61,7 +76,8 @@ async fn read_body(
         return Err(too_large());
     }
     let timeout = limits.body_timeout;
-    match tokio::time::timeout(timeout, gather(req.into_body(), declared, limit, pool)).await {
+    let gathering = req.into_body().gather(declared, limit, pool);
+    match tokio::time::timeout(timeout, gathering).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(Gathered::TooLarge)) => Err(too_large()),
         Ok(Err(Gathered::Broken(e))) => Err(json_error(
@@ -93,12 +109,24 @@ async fn read_body(
     }
 }
 
-enum Gathered {
+/// Why a body could not be read whole.
+pub(super) enum Gathered {
     TooLarge,
-    Broken(hyper::Error),
+    Broken(String),
 }
 
-/// Reads a whole body of at most `limit` bytes.
+impl RequestBody for Incoming {
+    async fn gather(
+        self,
+        declared: Option<usize>,
+        limit: usize,
+        pool: &BodyPool,
+    ) -> Result<Bytes, Gathered> {
+        gather(self, declared, limit, pool).await
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes from hyper.
 async fn gather(
     mut body: Incoming,
     declared: Option<usize>,
@@ -111,7 +139,7 @@ async fn gather(
     let mut first: Option<Bytes> = None;
     let mut gathered: Option<Vec<u8>> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(Gathered::Broken)?;
+        let frame = frame.map_err(|e| Gathered::Broken(e.to_string()))?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };

@@ -27,7 +27,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 
 use crate::admin;
 use crate::config::Settings;
@@ -41,9 +40,15 @@ use crate::trust;
 
 mod body;
 mod body_pool;
+mod conn;
+mod drain;
 mod fd_limit;
 mod gate;
+mod head;
+mod response;
+mod rewind;
 
+use body::RequestBody;
 pub use fd_limit::{check_fd_limit, fd_budget};
 use gate::{ConnInfo, Gate};
 
@@ -123,7 +128,7 @@ pub async fn serve<N: Network>(
     listener: N::Listener,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let graceful = GracefulShutdown::new();
+    let drain = drain::Drain::new();
     let gate = Gate::new(
         "engine",
         front.limits.max_connections,
@@ -142,38 +147,24 @@ pub async fn serve<N: Network>(
                         drop(stream);
                         continue;
                     };
-                    let (proxy, conn_front, conn_info, touch) =
-                        (proxy.clone(), front.clone(), info.clone(), gate.clone());
-                    let service = service_fn(move |req| {
-                        let (proxy, front, info, gate) =
-                            (proxy.clone(), conn_front.clone(), conn_info.clone(), touch.clone());
-                        async move {
-                            gate.touch(&info);
-                            let resp = handle(proxy, &front, &info, req).await;
-                            gate.touch(&info);
-                            Ok::<_, Infallible>(resp)
-                        }
-                    });
-                    let mut builder = http1::Builder::new();
-                    builder
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .keep_alive(true);
+                    let ctx = conn::Ctx {
+                        proxy: proxy.clone(),
+                        front: front.clone(),
+                        info: info.clone(),
+                        gate: gate.clone(),
+                        drain: drain.signal(),
+                    };
                     match &front.tls {
-                        None => {
-                            let conn = builder.serve_connection(TokioIo::new(stream), service);
-                            gate.spawn(id, info, graceful.watch(conn));
-                        }
+                        None => gate.spawn(id, info, conn::serve(stream, ctx)),
                         // The handshake counts against the connection's grace for
                         // authenticating, like a slow first request.
                         Some(acceptor) => {
-                            let (accept, watcher) = (acceptor.accept(stream), graceful.watcher());
+                            let accept = acceptor.accept(stream);
                             gate.spawn(id, info, async move {
                                 let stream = accept
                                     .await
                                     .map_err(|e| format!("TLS handshake failed: {e}"))?;
-                                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                                watcher.watch(conn).await.map_err(|e| e.to_string())
+                                conn::serve(stream, ctx).await.map_err(|e| e.to_string())
                             });
                         }
                     }
@@ -187,10 +178,10 @@ pub async fn serve<N: Network>(
         }
     }
     drop(listener);
-    tokio::select! {
-        biased;
-        () = graceful.shutdown() => tracing::info!("all connections drained"),
-        () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("drain deadline passed, closing remaining connections"),
+    if drain.drain(DRAIN_DEADLINE).await {
+        tracing::info!("all connections drained");
+    } else {
+        tracing::warn!("drain deadline passed, closing remaining connections");
     }
 }
 
@@ -255,11 +246,11 @@ pub async fn serve_prometheus<N: Network>(
     }
 }
 
-async fn handle<N: Network>(
+async fn handle<N: Network, B: RequestBody>(
     proxy: Arc<Proxy<N>>,
     front: &Front,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    req: Request<B>,
 ) -> HttpResponse {
     if trust::is_own(req.headers().get(trust::LOOP_HEADER).map(|v| v.as_bytes())) {
         trust::log_loop(req.uri().path());
@@ -343,11 +334,11 @@ fn loop_refused() -> HttpResponse {
 
 /// The REST API's changing calls: only with `--admin-jwt-secret`, and only with a token
 /// signed by it. The engine secret never passes here. `None`: go ahead.
-fn admin_refusal<N: Network>(
+fn admin_refusal<N: Network, B>(
     proxy: &Proxy<N>,
     front: &Front,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    req: &Request<B>,
 ) -> Option<HttpResponse> {
     let Some(verifier) = &front.admin else {
         proxy
@@ -378,11 +369,11 @@ fn admin_refusal<N: Network>(
     }
 }
 
-async fn engine<N: Network>(
+async fn engine<N: Network, B: RequestBody>(
     proxy: Arc<Proxy<N>>,
     front: &Front,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    req: Request<B>,
 ) -> HttpResponse {
     if let Err(e) = check_jwt(&proxy, front, &req) {
         proxy
@@ -430,10 +421,10 @@ async fn engine<N: Network>(
     }
 }
 
-fn check_jwt<N: Network>(
+fn check_jwt<N: Network, B>(
     proxy: &Proxy<N>,
     front: &Front,
-    req: &Request<Incoming>,
+    req: &Request<B>,
 ) -> Result<(), jwt::JwtError> {
     let token = jwt::bearer_token(req.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))?;
     front
