@@ -20,6 +20,7 @@ mod dev_banner_lines_work;
 mod disagreement_journal;
 mod do_not_use_node;
 mod el_jwt_per_node;
+mod engine_port_http;
 mod eth_failover;
 mod forks_amsterdam_bogota;
 mod get_payload_all_builders_error;
