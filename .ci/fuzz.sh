@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 seconds=${FUZZ_SECONDS:-40}
-targets=(rpc_parse jwt_verify nodes_parse el_answer)
+targets=(rpc_parse jwt_verify nodes_parse el_answer request_head)
 AFL_VERSION=0.18.2
 
 if ! cargo afl --version 2>/dev/null | grep -q "$AFL_VERSION"; then

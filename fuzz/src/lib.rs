@@ -268,3 +268,33 @@ pub fn el_answer(data: &[u8]) {
         }
     }
 }
+
+/// The engine port's request head reader: never panics, never claims more head than it was
+/// given, and a head it takes says exactly the body length its one `Content-Length` says.
+pub fn request_head(data: &[u8]) {
+    use executionbackup::server::head::{self, Head};
+    match head::parse(data) {
+        Head::Complete {
+            request,
+            head_len,
+            body_len,
+            ..
+        } => {
+            assert!(head_len <= data.len());
+            assert!(data[..head_len].ends_with(b"\n"));
+            assert!(!request.headers().contains_key("transfer-encoding"));
+            let declared = request.headers().get_all("content-length").iter().count();
+            assert!(declared <= 1);
+            if declared == 0 {
+                assert_eq!(body_len, 0);
+            }
+            // Any shorter prefix is not a whole head.
+            assert!(!matches!(
+                head::parse(&data[..head_len - 1]),
+                Head::Complete { .. }
+            ));
+        }
+        Head::Partial => assert!(data.len() <= head::MAX_HEAD),
+        Head::Hyper => {}
+    }
+}

@@ -10,7 +10,7 @@ use http::header::{HeaderName, HeaderValue, CONNECTION};
 use http::{HeaderMap, Method, Request, Uri, Version};
 
 /// A head longer than this is left to hyper (which has its own limit and answer).
-pub(super) const MAX_HEAD: usize = 64 * 1024;
+pub const MAX_HEAD: usize = 64 * 1024;
 /// More headers than this are left to hyper.
 const MAX_HEADERS: usize = 64;
 
@@ -18,7 +18,7 @@ const MAX_HEADERS: usize = 64;
 #[derive(Debug)]
 // Lives on the stack for one request and is never stored: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-pub(super) enum Head {
+pub enum Head {
     /// Not a whole head yet: read more.
     Partial,
     /// A request this side serves.
@@ -36,7 +36,7 @@ pub(super) enum Head {
 }
 
 /// Reads the head at the start of `buf`.
-pub(super) fn parse(buf: &[u8]) -> Head {
+pub fn parse(buf: &[u8]) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {

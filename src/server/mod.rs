@@ -44,7 +44,7 @@ mod conn;
 mod drain;
 mod fd_limit;
 mod gate;
-mod head;
+pub mod head;
 mod response;
 mod rewind;
 
