@@ -106,6 +106,12 @@ where
         )
         .await;
         ctx.gate.touch(&ctx.info);
+        if !body_read && buf.len() >= body_len {
+            // Refused without reading a body that is already here (a wrong token, say): it is
+            // skipped, and the connection carries on.
+            buf.advance(body_len);
+            body_read = true;
+        }
         let close = asked_to_close
             || !body_read
             || drain.has_started()

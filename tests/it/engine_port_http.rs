@@ -1,5 +1,5 @@
 //! The engine port's HTTP/1.1, byte by byte on a raw socket: pipelined requests, heads and
-//! bodies in small pieces, a connection that turns to hyper half way (chunked body, HTTP/1.0)
+//! bodies in small pieces, a refused request's body skipped, a connection that turns to hyper half way (chunked body, HTTP/1.0)
 //! and keeps serving, a body that stops half way (408), and shutdown (an idle connection is
 //! closed, a request in flight is answered first).
 
@@ -178,6 +178,33 @@ async fn a_head_and_a_large_body_in_small_pieces_arrive_whole() {
     // The connection is kept alive and serves the next request.
     conn.send(&request(&cl, &rpc(10), "")).await;
     assert_eq!(conn.answer().await.json()["id"], 10);
+}
+
+#[tokio::test]
+async fn a_refused_request_leaves_the_connection_in_step() {
+    let els = mocks(1).await;
+    let running = proxy(&plain(&els), settings()).await;
+    let cl = Cl::new(running.url());
+    let mut conn = connect(running.local_addr).await;
+    let body = rpc(1);
+    let refused = format!(
+        "POST / HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer not.a.token\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut both = refused.into_bytes();
+    both.extend(request(&cl, &rpc(2), ""));
+    conn.send(&both).await;
+    let answer = conn.answer().await;
+    assert_eq!(answer.status(), 401, "{}", answer.head);
+    // The refused body was skipped, not read as the next request's head.
+    let answer = conn.answer().await;
+    assert_eq!(answer.status(), 200, "{}", answer.head);
+    assert_eq!(answer.json()["id"], 2);
+    assert_eq!(
+        els[0].calls_to("eth_blockNumber").len(),
+        1,
+        "only the second was forwarded"
+    );
 }
 
 #[tokio::test]
