@@ -1,8 +1,11 @@
 //! The HTTP front: the CL's Engine API port, which also serves the REST API.
 //!
 //! Accepts over the [`Network`] seam, checks the CL's JWT, reads the body within limits and
-//! hands it to the [`Proxy`]. Shutdown is graceful: stop accepting, let in-flight requests
-//! finish within a deadline.
+//! hands it to the [`Proxy`]. Each engine-port connection is served by `conn`: HTTP/1.1 read
+//! and written by hand, so a body goes from the socket straight into its one buffer, with
+//! hyper's server for the requests that side does not take (`head`). Shutdown is graceful
+//! (`drain`): stop accepting, close idle connections, let in-flight requests finish within a
+//! deadline.
 //!
 //! Connections are budgeted so the consensus client always gets in: see [`Gate`]. A request
 //! body must arrive within `body_timeout` (408 and the connection closed otherwise). The REST
