@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use eb_transport::client::write_both;
 use eb_transport::Network;
 use http::header::CONNECTION;
 use http::Request;
@@ -118,7 +119,7 @@ where
             || resp
                 .headers()
                 .get(CONNECTION)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+                .is_some_and(|v| head::asks_to_close(v.as_bytes()));
         let (parts, body) = resp.into_parts();
         let body = match body.collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -131,7 +132,8 @@ where
         };
         let date = dates.at(ctx.proxy.clock.unix_seconds());
         let head = response::head(&parts, body.len(), close, date);
-        response::write(&mut io, &head, &body).await?;
+        write_both(&mut io, &head, &body).await?;
+        io.flush().await?;
         if close {
             let _ = io.shutdown().await;
             if !body_read {

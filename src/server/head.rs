@@ -101,7 +101,7 @@ fn content_length(value: &[u8]) -> Option<usize> {
 }
 
 /// Whether a `Connection` header's tokens include `close`.
-fn asks_to_close(value: &[u8]) -> bool {
+pub(super) fn asks_to_close(value: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))

@@ -1,12 +1,11 @@
-//! Writing a response on the engine port's hand-written HTTP/1.1 side.
+//! The head of a response on the engine port's hand-written HTTP/1.1 side (written with the
+//! body by `eb_transport::client::write_both`).
 
-use std::io::{self, IoSlice};
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE};
 use http::response::Parts;
 use http::StatusCode;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// The `Date` header's value, formatted once per second of the injected wall clock.
 #[derive(Default)]
@@ -74,26 +73,6 @@ pub(super) fn has_body(status: StatusCode) -> bool {
         || status == StatusCode::NOT_MODIFIED)
 }
 
-/// Writes `head` then `body` (gathered into one write where the stream allows), then flushes.
-pub(super) async fn write<S: AsyncWrite + Unpin>(
-    io: &mut S,
-    mut head: &[u8],
-    mut body: &[u8],
-) -> io::Result<()> {
-    while !head.is_empty() || !body.is_empty() {
-        let n = io
-            .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
-            .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let from_head = n.min(head.len());
-        head = &head[from_head..];
-        body = &body[n - from_head..];
-    }
-    io.flush().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,25 +109,5 @@ mod tests {
             text,
             "HTTP/1.1 204 No Content\r\nconnection: close\r\ndate: d\r\n\r\n"
         );
-    }
-
-    #[tokio::test]
-    async fn head_and_body_arrive_whole_through_short_writes() {
-        let (mut near, mut far) = tokio::io::duplex(7);
-        let body = vec![b'x'; 100];
-        let reader = tokio::spawn(async move {
-            let mut all = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut far, &mut all)
-                .await
-                .expect("read");
-            all
-        });
-        write(&mut near, b"head\r\n\r\n", &body)
-            .await
-            .expect("write");
-        drop(near);
-        let all = reader.await.expect("join");
-        assert_eq!(&all[..8], b"head\r\n\r\n");
-        assert_eq!(&all[8..], &body[..]);
     }
 }

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use crate::support::mock_els::*;
 use crate::support::shapes::new_payload_params;
+use eb_transport::TokioNet;
+use executionbackup::app::Running;
 use executionbackup::config::Settings;
 use mock_el::Behaviour;
+use mock_el::MockElHandle;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -125,6 +128,14 @@ impl Reader {
     }
 }
 
+/// The proxy in front of `els`, a consensus client's credentials, and one open connection.
+async fn start(els: &[MockElHandle], settings: Settings) -> (Running<TokioNet>, Cl, Reader) {
+    let running = proxy(&plain(els), settings).await;
+    let cl = Cl::new(running.url());
+    let conn = connect(running.local_addr).await;
+    (running, cl, conn)
+}
+
 async fn connect(addr: std::net::SocketAddr) -> Reader {
     Reader::new(TcpStream::connect(addr).await.expect("connects"))
 }
@@ -132,9 +143,7 @@ async fn connect(addr: std::net::SocketAddr) -> Reader {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let els = mocks(1).await;
-    let running = proxy(&plain(&els), settings()).await;
-    let cl = Cl::new(running.url());
-    let mut conn = connect(running.local_addr).await;
+    let (_running, cl, mut conn) = start(&els, settings()).await;
     let mut all = request(&cl, &rpc(1), "");
     all.extend(request(&cl, &rpc(2), ""));
     all.extend(request(&cl, &rpc(3), "Connection: close\r\n"));
@@ -154,8 +163,7 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn a_head_and_a_large_body_in_small_pieces_arrive_whole() {
     let els = vec![mock("el1", 1, |b| b.record_params(true)).await];
-    let running = proxy(&plain(&els), settings()).await;
-    let cl = Cl::new(running.url());
+    let (_running, cl, mut conn) = start(&els, settings()).await;
     // Over 256 KiB, so the body is read into a pooled buffer, a few bytes at a time.
     let mut params = new_payload_params(1);
     params[0]["transactions"] = json!([format!("0x02{}", "ab".repeat(150 * 1024))]);
@@ -163,7 +171,6 @@ async fn a_head_and_a_large_body_in_small_pieces_arrive_whole() {
         json!({"jsonrpc": "2.0", "id": 9, "method": "engine_newPayloadV3", "params": params})
             .to_string();
     let bytes = request(&cl, &body, "");
-    let mut conn = connect(running.local_addr).await;
     for piece in bytes.chunks(1 + bytes.len() / 97) {
         conn.send(piece).await;
         tokio::task::yield_now().await;
@@ -183,9 +190,7 @@ async fn a_head_and_a_large_body_in_small_pieces_arrive_whole() {
 #[tokio::test]
 async fn a_refused_request_leaves_the_connection_in_step() {
     let els = mocks(1).await;
-    let running = proxy(&plain(&els), settings()).await;
-    let cl = Cl::new(running.url());
-    let mut conn = connect(running.local_addr).await;
+    let (_running, cl, mut conn) = start(&els, settings()).await;
     let body = rpc(1);
     let refused = format!(
         "POST / HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer not.a.token\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -210,9 +215,7 @@ async fn a_refused_request_leaves_the_connection_in_step() {
 #[tokio::test]
 async fn a_connection_that_turns_to_hyper_keeps_serving() {
     let els = mocks(1).await;
-    let running = proxy(&plain(&els), settings()).await;
-    let cl = Cl::new(running.url());
-    let mut conn = connect(running.local_addr).await;
+    let (_running, cl, mut conn) = start(&els, settings()).await;
     conn.send(&request(&cl, &rpc(1), "")).await;
     assert_eq!(conn.answer().await.json()["id"], 1);
     // A chunked body: hyper takes the connection from here, with the bytes read so far.
@@ -236,9 +239,7 @@ async fn a_connection_that_turns_to_hyper_keeps_serving() {
 #[tokio::test]
 async fn an_http_1_0_request_is_answered_and_closed() {
     let els = mocks(1).await;
-    let running = proxy(&plain(&els), settings()).await;
-    let cl = Cl::new(running.url());
-    let mut conn = connect(running.local_addr).await;
+    let (_running, cl, mut conn) = start(&els, settings()).await;
     let bytes = String::from_utf8(request(&cl, &rpc(5), ""))
         .expect("utf-8")
         .replacen("HTTP/1.1", "HTTP/1.0", 1);
@@ -256,9 +257,7 @@ async fn a_body_that_stops_half_way_gets_408_and_the_connection_closes() {
         body_timeout: Duration::from_millis(300),
         ..settings()
     };
-    let running = proxy(&plain(&els), settings).await;
-    let cl = Cl::new(running.url());
-    let mut conn = connect(running.local_addr).await;
+    let (_running, cl, mut conn) = start(&els, settings).await;
     let body = rpc(6);
     let mut bytes = request(&cl, &body, "");
     bytes.truncate(bytes.len() - body.len() / 2);
@@ -278,11 +277,9 @@ async fn shutdown_closes_idle_connections_and_answers_the_one_in_flight() {
         health_interval: Duration::from_secs(3600),
         ..settings()
     };
-    let running = proxy(&plain(&els), settings).await;
-    let cl = Cl::new(running.url());
+    let (running, cl, mut idle) = start(&els, settings).await;
     let addr = running.local_addr;
 
-    let mut idle = connect(addr).await;
     idle.send(&request(&cl, &rpc(1), "")).await;
     assert_eq!(idle.answer().await.json()["id"], 1);
 

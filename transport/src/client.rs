@@ -21,6 +21,8 @@
 
 mod exchange;
 
+pub use exchange::write_both;
+
 use std::io;
 use std::pin::Pin;
 use std::sync::Mutex;

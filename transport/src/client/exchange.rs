@@ -162,8 +162,8 @@ fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
-/// Writes `a` then `b` with vectored writes where the stream supports them.
-async fn write_both<S: AsyncWrite + Unpin>(io: &mut S, a: &[u8], b: &[u8]) -> io::Result<()> {
+/// Writes `a` then `b` with vectored writes where the stream supports them (no flush).
+pub async fn write_both<S: AsyncWrite + Unpin>(io: &mut S, a: &[u8], b: &[u8]) -> io::Result<()> {
     let (mut a, mut b) = (a, b);
     while !a.is_empty() {
         let n = std::future::poll_fn(|cx| {

@@ -410,3 +410,21 @@ async fn a_large_answer_leaves_no_large_buffer_on_the_connection() {
     drop(client);
     server.await.expect("server task");
 }
+
+#[tokio::test]
+async fn write_both_delivers_both_whole_through_short_writes() {
+    let (mut near, mut far) = duplex(7);
+    let body = vec![b'x'; 100];
+    let reader = tokio::spawn(async move {
+        let mut all = Vec::new();
+        far.read_to_end(&mut all).await.expect("read");
+        all
+    });
+    write_both(&mut near, b"head\r\n\r\n", &body)
+        .await
+        .expect("write");
+    drop(near);
+    let all = reader.await.expect("join");
+    assert_eq!(&all[..8], b"head\r\n\r\n");
+    assert_eq!(&all[8..], &body[..]);
+}
